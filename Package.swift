@@ -1,0 +1,49 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// System libraries (Debian): libzstd-dev, libopenblas-dev, libpng-dev, libjpeg62-turbo-dev,
+// libprotobuf-c-dev. scripts/install-deps installs them.
+let package = Package(
+    name: "lseg-kit",
+    products: [
+        .library(name: "LSegRuntime", targets: ["Runtime", "LSeg"]),
+        .executable(name: "lseg-convert", targets: ["lseg-convert"]),
+        .executable(name: "lseg-quantize", targets: ["lseg-quantize"]),
+        .executable(name: "lseg-run", targets: ["lseg-run"]),
+        .executable(name: "lseg-inspect", targets: ["lseg-inspect"]),
+        .executable(name: "lseg-bench", targets: ["lseg-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C shims over system libraries, and our own intrinsics kernels.
+        .target(name: "CZstd", linkerSettings: [.linkedLibrary("zstd")]),
+        .target(name: "COpenBLAS", linkerSettings: [.linkedLibrary("openblas")]),
+        .target(name: "CImageIO", linkerSettings: [.linkedLibrary("png"), .linkedLibrary("jpeg")]),
+        .target(name: "COnnx", linkerSettings: [.linkedLibrary("protobuf-c")]),
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
+
+        .target(name: "Runtime", dependencies: ["CZstd", "COpenBLAS", "CKernels"]),
+        .target(name: "LSeg", dependencies: ["Runtime", "CImageIO"]),
+        .target(name: "Convert", dependencies: ["Runtime", "COnnx"]),
+        .target(name: "Quantize", dependencies: ["Runtime", "LSeg"]),
+
+        .executableTarget(name: "lseg-convert", dependencies: [
+            "Convert", "LSeg", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "lseg-quantize", dependencies: [
+            "Quantize", "LSeg", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "lseg-run", dependencies: [
+            "Runtime", "LSeg", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "lseg-inspect", dependencies: [
+            "Runtime", "Convert", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "lseg-bench", dependencies: [
+            "Runtime", "LSeg", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime"]),
+        .testTarget(name: "ConvertTests", dependencies: ["Convert", "Runtime"]),
+        .testTarget(name: "LSegTests", dependencies: ["LSeg", "Runtime"]),
+        .testTarget(name: "QuantizeTests", dependencies: ["Quantize", "Runtime"]),
+        .testTarget(name: "GoldenTests", dependencies: ["Convert", "Runtime", "LSeg"]),
+    ]
+)

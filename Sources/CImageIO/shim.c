@@ -1,0 +1,1 @@
+#include "CImageIO.h"

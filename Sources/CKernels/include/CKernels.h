@@ -1,0 +1,7 @@
+#ifndef LSEG_CKERNELS_H
+#define LSEG_CKERNELS_H
+#include <stddef.h>
+#include <stdint.h>
+/* CPU feature flags, detected once at run time. */
+int lseg_cpu_has_avx2(void);
+#endif

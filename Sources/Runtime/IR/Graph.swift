@@ -1,0 +1,110 @@
+/// A named, typed value: a graph input or output, or an intermediate whose type was inferred.
+public struct ValueInfo: Sendable, Hashable, Codable {
+    public var name: String
+    public var dtype: DType
+    /// nil when the rank is unknown.
+    public var shape: [Dim]?
+    public init(name: String, dtype: DType, shape: [Dim]?) {
+        self.name = name; self.dtype = dtype; self.shape = shape
+    }
+}
+
+/// One operation. An empty input name stands for an omitted optional input.
+public struct Node: Sendable, Equatable, Codable {
+    public var name: String
+    public var op: Op
+    public var inputs: [String]
+    public var outputs: [String]
+    public init(name: String, op: Op, inputs: [String], outputs: [String]) {
+        self.name = name; self.op = op; self.inputs = inputs; self.outputs = outputs
+    }
+}
+
+/// A dataflow graph: nodes in topological order, weights as initializers.
+public struct Graph: Sendable {
+    public var name: String
+    public var inputs: [ValueInfo]
+    public var outputs: [ValueInfo]
+    public var nodes: [Node]
+    public var initializers: [String: Tensor]
+    /// Inferred dtype and (possibly symbolic) shape of intermediates, filled by shape inference.
+    public var valueInfo: [String: ValueInfo]
+
+    public init(name: String, inputs: [ValueInfo] = [], outputs: [ValueInfo] = [], nodes: [Node] = [],
+                initializers: [String: Tensor] = [:], valueInfo: [String: ValueInfo] = [:]) {
+        self.name = name; self.inputs = inputs; self.outputs = outputs; self.nodes = nodes
+        self.initializers = initializers; self.valueInfo = valueInfo
+    }
+
+    /// Number of weight elements.
+    public var parameterCount: Int { initializers.values.reduce(0) { $0 + $1.count } }
+
+    /// Node counts per op type, sorted by name.
+    public var opHistogram: [(String, Int)] {
+        var h: [String: Int] = [:]
+        for n in nodes { h[n.op.typeName, default: 0] += 1 }
+        return h.sorted { $0.key < $1.key }
+    }
+}
+
+/// Image preprocessing the graph expects: input size and per-channel mean and std
+/// (normalized = (pixel / 255 - mean) / std).
+public struct Preprocessing: Sendable, Codable, Equatable {
+    public var height: Int
+    public var width: Int
+    public var mean: [Float]
+    public var std: [Float]
+    public init(height: Int, width: Int, mean: [Float] = [0.5, 0.5, 0.5], std: [Float] = [0.5, 0.5, 0.5]) {
+        self.height = height; self.width = width; self.mean = mean; self.std = std
+    }
+}
+
+public struct SourceFile: Sendable, Codable, Equatable {
+    public var name: String
+    public var sha256: String
+    public var bytes: Int
+    public init(name: String, sha256: String, bytes: Int) { self.name = name; self.sha256 = sha256; self.bytes = bytes }
+}
+
+/// How the graphs of a split combined export connect: `from` graph's output feeds `to` graph's input.
+public struct GraphLink: Sendable, Codable, Equatable {
+    public var fromGraph: String
+    public var fromOutput: String
+    public var toGraph: String
+    public var toInput: String
+    public init(fromGraph: String, fromOutput: String, toGraph: String, toInput: String) {
+        self.fromGraph = fromGraph; self.fromOutput = fromOutput; self.toGraph = toGraph; self.toInput = toInput
+    }
+}
+
+/// What a pack says about itself besides its graphs and tensors.
+public struct Metadata: Sendable, Codable, Equatable {
+    public var producer = "lseg-kit"
+    public var producerVersion = LSegKit.version
+    public var sources: [SourceFile] = []
+    /// Graph name -> role (`text`, `image`, `main`).
+    public var roles: [String: String] = [:]
+    public var links: [GraphLink] = []
+    public var preprocessing: Preprocessing?
+    /// The CLIP BPE merges file (bpe_simple_vocab_16e6.txt, uncompressed text), when the pack
+    /// holds a text tower; stored as its own tensor blob, so this is just its tensor name.
+    public var vocabularyTensor: String?
+    /// Free-form quantization summary written by lseg-quantize.
+    public var quantization: [String: String] = [:]
+    /// Anything else worth keeping (opset, ONNX producer, ...).
+    public var extra: [String: String] = [:]
+    public init() {}
+}
+
+/// The unit a pack stores: metadata plus named graphs.
+public struct Model: Sendable {
+    public var metadata: Metadata
+    public var graphs: [Graph]
+    public init(metadata: Metadata = Metadata(), graphs: [Graph]) { self.metadata = metadata; self.graphs = graphs }
+
+    public func graph(named name: String) -> Graph? { graphs.first { $0.name == name } }
+}
+
+public enum LSegKit {
+    public static let version = "0.1.0"
+}

@@ -1,0 +1,197 @@
+import Foundation
+
+/// A dtype and a concrete shape.
+public struct TypedShape: Sendable, Equatable, CustomStringConvertible {
+    public var dtype: DType
+    public var shape: [Int]
+    public init(_ dtype: DType, _ shape: [Int]) { self.dtype = dtype; self.shape = shape }
+    public var count: Int { Tensor.elementCount(shape) }
+    public var byteCount: Int { count * dtype.byteSize }
+    public var description: String { "\(dtype)\(shape)" }
+}
+
+/// What shape inference knows of an input: its type and shape, and its value when that is
+/// known before running (an initializer, or the result of a shape sub-graph).
+public struct ShapeInput: Sendable {
+    public var dtype: DType
+    public var shape: [Int]
+    public var value: Tensor?
+    public init(dtype: DType, shape: [Int], value: Tensor? = nil) { self.dtype = dtype; self.shape = shape; self.value = value }
+    public init(_ t: Tensor) { dtype = t.dtype; shape = t.shape; value = t }
+    public var typed: TypedShape { TypedShape(dtype, shape) }
+}
+
+/// A kernel's view of a tensor: type, shape and memory (arena, weights or caller buffers).
+public struct TensorView: @unchecked Sendable {
+    public var dtype: DType
+    public var shape: [Int]
+    public var data: UnsafeMutableRawPointer
+    public var quant: QuantParams?
+    public init(dtype: DType, shape: [Int], data: UnsafeMutableRawPointer, quant: QuantParams? = nil) {
+        self.dtype = dtype; self.shape = shape; self.data = data; self.quant = quant
+    }
+    public init(_ t: Tensor) { dtype = t.dtype; shape = t.shape; data = t.data; quant = t.quant }
+    public var count: Int { Tensor.elementCount(shape) }
+    public var byteCount: Int { count * dtype.byteSize }
+    public func pointer<T>(_: T.Type) -> UnsafeMutablePointer<T> { data.assumingMemoryBound(to: T.self) }
+}
+
+/// A kernel's complaint about its inputs; the dispatcher adds the node name and op.
+public struct OpError: Error, CustomStringConvertible {
+    public var what: String
+    public init(_ what: String) { self.what = what }
+    public var description: String { what }
+}
+
+/// Per-run resources a kernel may use: the thread budget and a planned scratch area.
+public final class ExecContext: @unchecked Sendable {
+    public let threads: Int
+    public var workspace: UnsafeMutableRawPointer?
+    public var workspaceBytes: Int
+
+    public init(threads: Int, workspace: UnsafeMutableRawPointer? = nil, workspaceBytes: Int = 0) {
+        self.threads = max(1, threads)
+        self.workspace = workspace
+        self.workspaceBytes = workspaceBytes
+    }
+
+    /// Runs `body` over `0..<count` split into at most `threads` contiguous chunks.
+    /// Small jobs (count * costPerItem under ~32k) run on the calling thread.
+    public func parallelFor(_ count: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
+        guard count > 0 else { return }
+        let chunks = Swift.min(threads, count)
+        if chunks <= 1 || count * costPerItem < 32_768 {
+            body(0..<count)
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            // Kernels capture raw pointers into disjoint output ranges; the chunks never overlap.
+            nonisolated(unsafe) let body = body
+            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                let lo = count * c / chunks, hi = count * (c + 1) / chunks
+                if lo < hi { body(lo..<hi) }
+            }
+        }
+    }
+}
+
+/// The families that implement ops, one file (and one kernel file) each.
+public enum OpFamily: String, Sendable, CaseIterable {
+    case elementwise, reduction, normalization, movement, shapeOps, linearAlgebra, convolution, pooling, resize, quantization
+}
+
+extension Op {
+    public var family: OpFamily {
+        switch self {
+        case .add, .sub, .mul, .div, .pow, .mod, .equal, .less, .greater, .lessOrEqual, .greaterOrEqual,
+             .and, .or, .xor, .max, .min, .where, .sqrt, .erf, .sigmoid, .relu, .tanh, .exp, .log, .neg,
+             .abs, .reciprocal, .not, .floor, .ceil, .sin, .cos, .leakyRelu, .gelu, .quickGelu, .clip,
+             .cast, .identity:
+            return .elementwise
+        case .reduce, .argMax: return .reduction
+        case .batchNorm, .layerNorm, .softmax: return .normalization
+        case .transpose, .reshape, .flatten, .concat, .slice, .split, .gather, .gatherND, .expand,
+             .unsqueeze, .squeeze, .pad:
+            return .movement
+        case .range, .constantOfShape, .shape: return .shapeOps
+        case .matMul, .gemm, .linear: return .linearAlgebra
+        case .conv, .convTranspose: return .convolution
+        case .maxPool, .averagePool: return .pooling
+        case .resize: return .resize
+        case .quantizeLinear, .dequantizeLinear: return .quantization
+        }
+    }
+
+    /// Indices of inputs whose values (not just shapes) determine the output shapes. Plan
+    /// evaluates them before running; Convert folds them when they are constant.
+    public var valueInputs: [Int] {
+        switch self {
+        case .reshape, .expand, .unsqueeze, .squeeze, .split: return [1]
+        case .constantOfShape: return [0]
+        case .slice: return [1, 2, 3, 4]
+        case .range: return [0, 1, 2]
+        case .resize: return [1, 2, 3]
+        case .pad: return [1, 2, 3]
+        case .reduce: return [1]
+        case .add, .sub, .mul, .div, .pow, .mod, .equal, .less, .greater, .lessOrEqual, .greaterOrEqual,
+             .and, .or, .xor, .max, .min, .where, .sqrt, .erf, .sigmoid, .relu, .tanh, .exp, .log, .neg,
+             .abs, .reciprocal, .not, .floor, .ceil, .sin, .cos, .leakyRelu, .gelu, .quickGelu, .clip,
+             .cast, .identity, .matMul, .gemm, .linear, .conv, .convTranspose, .batchNorm, .layerNorm,
+             .softmax, .maxPool, .averagePool, .argMax, .transpose, .flatten, .concat, .gather, .gatherND,
+             .shape, .quantizeLinear, .dequantizeLinear:
+            return []
+        }
+    }
+
+    /// Output aliases input 0's memory (same bytes, new shape): Plan may skip the copy.
+    public var isView: Bool {
+        switch self {
+        case .reshape, .flatten, .unsqueeze, .squeeze, .identity: return true
+        default: return false
+        }
+    }
+
+    /// Output types and shapes for inputs of known types and shapes (nil = omitted optional input).
+    public func inferOutputs(_ inputs: [ShapeInput?], node: String) throws -> [TypedShape] {
+        do {
+            switch family {
+            case .elementwise: return try Elementwise.infer(self, inputs)
+            case .reduction: return try Reduction.infer(self, inputs)
+            case .normalization: return try Normalization.infer(self, inputs)
+            case .movement: return try Movement.infer(self, inputs)
+            case .shapeOps: return try ShapeOps.infer(self, inputs)
+            case .linearAlgebra: return try LinearAlgebra.infer(self, inputs)
+            case .convolution: return try Convolution.infer(self, inputs)
+            case .pooling: return try Pooling.infer(self, inputs)
+            case .resize: return try ResizeOp.infer(self, inputs)
+            case .quantization: return try Quantization.infer(self, inputs)
+            }
+        } catch let e as OpError {
+            throw RuntimeError.badNode(node: node, op: typeName, what: e.what)
+        }
+    }
+
+    /// Scratch bytes `run` needs for these shapes (im2col buffers and the like).
+    public func workspaceBytes(_ inputs: [TypedShape?], _ outputs: [TypedShape]) -> Int {
+        switch family {
+        case .linearAlgebra: return LinearAlgebra.workspaceBytes(self, inputs, outputs)
+        case .convolution: return Convolution.workspaceBytes(self, inputs, outputs)
+        case .elementwise, .reduction, .normalization, .movement, .shapeOps, .pooling, .resize, .quantization:
+            return 0
+        }
+    }
+
+    /// Runs the op: reads `inputs`, writes `outputs` (already sized by `inferOutputs`).
+    public func run(_ inputs: [TensorView?], _ outputs: [TensorView], _ ctx: ExecContext, node: String) throws {
+        do {
+            switch family {
+            case .elementwise: try Elementwise.run(self, inputs, outputs, ctx)
+            case .reduction: try Reduction.run(self, inputs, outputs, ctx)
+            case .normalization: try Normalization.run(self, inputs, outputs, ctx)
+            case .movement: try Movement.run(self, inputs, outputs, ctx)
+            case .shapeOps: try ShapeOps.run(self, inputs, outputs, ctx)
+            case .linearAlgebra: try LinearAlgebra.run(self, inputs, outputs, ctx)
+            case .convolution: try Convolution.run(self, inputs, outputs, ctx)
+            case .pooling: try Pooling.run(self, inputs, outputs, ctx)
+            case .resize: try ResizeOp.run(self, inputs, outputs, ctx)
+            case .quantization: try Quantization.run(self, inputs, outputs, ctx)
+            }
+        } catch let e as OpError {
+            throw RuntimeError.badNode(node: node, op: typeName, what: e.what)
+        }
+    }
+}
+
+/// Eager evaluation: infer, allocate, run. Used by constant folding, plan-time shape
+/// sub-graphs and tests; the same kernels as `Session.run`.
+public enum Eval {
+    public static func evaluate(_ op: Op, _ inputs: [Tensor?], node: String = "eval", threads: Int = 1) throws -> [Tensor] {
+        let outTypes = try op.inferOutputs(inputs.map { $0.map(ShapeInput.init) }, node: node)
+        let outs = outTypes.map { Tensor(dtype: $0.dtype, shape: $0.shape) }
+        let ws = op.workspaceBytes(inputs.map { $0.map { TypedShape($0.dtype, $0.shape) } }, outTypes)
+        let scratch = ws > 0 ? TensorStorage(byteCount: ws) : nil
+        let ctx = ExecContext(threads: threads, workspace: scratch?.pointer, workspaceBytes: ws)
+        try op.run(inputs.map { $0.map(TensorView.init) }, outs.map(TensorView.init), ctx, node: node)
+        return outs
+    }
+}

@@ -1,0 +1,9 @@
+// Placeholder until this family's kernels land.
+enum Pooling {
+    static func infer(_ op: Op, _ inputs: [ShapeInput?]) throws -> [TypedShape] {
+        throw OpError("\(op.typeName) is not implemented yet")
+    }
+    static func run(_ op: Op, _ inputs: [TensorView?], _ outputs: [TensorView], _ ctx: ExecContext) throws {
+        throw OpError("\(op.typeName) is not implemented yet")
+    }
+}
