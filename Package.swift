@@ -40,10 +40,11 @@ let package = Package(
         .executableTarget(name: "lseg-bench", dependencies: [
             "Runtime", "LSeg", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
-        .testTarget(name: "RuntimeTests", dependencies: ["Runtime"]),
-        .testTarget(name: "ConvertTests", dependencies: ["Convert", "Runtime"]),
-        .testTarget(name: "LSegTests", dependencies: ["LSeg", "Runtime"]),
-        .testTarget(name: "QuantizeTests", dependencies: ["Quantize", "Runtime"]),
-        .testTarget(name: "GoldenTests", dependencies: ["Convert", "Runtime", "LSeg"]),
+        .target(name: "TestSupport", dependencies: ["Runtime"], path: "Tests/TestSupport"),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "TestSupport"]),
+        .testTarget(name: "ConvertTests", dependencies: ["Convert", "Runtime", "TestSupport"]),
+        .testTarget(name: "LSegTests", dependencies: ["LSeg", "Runtime", "TestSupport"]),
+        .testTarget(name: "QuantizeTests", dependencies: ["Quantize", "Runtime", "TestSupport"]),
+        .testTarget(name: "GoldenTests", dependencies: ["Convert", "Runtime", "LSeg", "TestSupport"]),
     ]
 )
