@@ -77,6 +77,7 @@ struct Bench: ParsableCommand {
                 "graph": name, "shapes": shapes.mapValues { $0.map(String.init).joined(separator: "x") },
                 "median_ms": times[times.count / 2], "min_ms": times.first!, "max_ms": times.last!,
                 "runs": times.count, "plan_s": planSeconds, "arena_bytes": session.plan.arenaBytes,
+                "gflop": session.plan.flops / 1e9,
             ])
         }
         var summary: [String: Any] = [
@@ -89,9 +90,11 @@ struct Bench: ParsableCommand {
         } else {
             print(String(format: "%@: load %.3f s, peak RSS %.1f MB, %d threads", pack, loadSeconds, Double(ResourceUsage.peakRSS) / 1e6, threads))
             for r in results {
-                print(String(format: "  %@: median %.2f ms (min %.2f, max %.2f, %d runs), plan %.3f s, arena %.1f MB",
-                             r["graph"] as! String, r["median_ms"] as! Double, r["min_ms"] as! Double, r["max_ms"] as! Double,
-                             r["runs"] as! Int, r["plan_s"] as! Double, Double(r["arena_bytes"] as! Int) / 1e6))
+                let median = r["median_ms"] as! Double, gflop = r["gflop"] as! Double
+            print(String(format: "  %@: median %.2f ms (min %.2f, max %.2f, %d runs), plan %.3f s, arena %.1f MB, %.1f GFLOP (%.1f GFLOP/s)",
+                         r["graph"] as! String, median, r["min_ms"] as! Double, r["max_ms"] as! Double,
+                         r["runs"] as! Int, r["plan_s"] as! Double, Double(r["arena_bytes"] as! Int) / 1e6,
+                         gflop, gflop / (median / 1000)))
             }
             if let g = summary["sgemm_gflops"] as? Double { print(String(format: "  OpenBLAS sgemm ceiling: %.1f GFLOP/s", g)) }
         }
