@@ -15,7 +15,7 @@ LSEG_INLINE float lseg_bits_to_f(int32_t b) { float f; memcpy(&f, &b, 4); return
 /* exp(x): Cody-Waite reduction to |r| <= ln2/2 and a degree-7 Taylor polynomial (error < 1e-8). */
 LSEG_INLINE float lseg_exp_approx(float x) {
     float xc = x > 88.72f ? 88.72f : x;
-    xc = xc < -87.3f ? -87.3f : xc;
+    xc = xc < -104.0f ? -104.0f : xc;
     float k = __builtin_floorf(xc * 1.44269504088896341f + 0.5f);
     float r = xc - k * 0.693359375f;
     r = r - k * -2.12194440e-4f;
@@ -29,9 +29,9 @@ LSEG_INLINE float lseg_exp_approx(float x) {
     p = p * r + 1.0f;
     int32_t ki = (int32_t)k;
     int32_t k1 = ki >> 1, k2 = ki - k1;
-    /* Two half-size scalings keep 2^k representable at both ends of the range. */
+    /* Two half-size scalings keep 2^k representable at both ends, down into denormals. */
     float y = p * lseg_bits_to_f((k1 + 127) << 23) * lseg_bits_to_f((k2 + 127) << 23);
-    y = x < -87.3f ? 0.0f : y;
+    y = x < -104.0f ? 0.0f : y;
     y = x > 88.72f ? __builtin_inff() : y;
     return y;
 }
