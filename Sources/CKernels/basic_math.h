@@ -1,6 +1,6 @@
 /* Branch-free float32 math written so clang vectorizes the loops that inline it; compiled once
    for the portable target and once with AVX2+FMA. Polynomials were fitted for this project
-   (scripts in Tests/RuntimeTests/Fixtures/fit_polynomials.py). */
+   (scripts/fit_polynomials.py). */
 #ifndef LSEG_BASIC_MATH_H
 #define LSEG_BASIC_MATH_H
 #include <stdint.h>
