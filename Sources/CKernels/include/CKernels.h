@@ -4,4 +4,5 @@
 #include <stdint.h>
 /* CPU feature flags, detected once at run time. */
 int lseg_cpu_has_avx2(void);
+#include "kernels_heavy.h"
 #endif
