@@ -78,12 +78,13 @@ void lseg_byte_unshuffle(const void *src, void *dst, size_t count, size_t width)
         for (size_t i = 0; i < count; i++) d[i * width + j] = s[j * count + i];
 }
 
-size_t lseg_zstd_compress(void *dst, size_t capacity, const void *src, size_t length, int level) {
+size_t lseg_zstd_compress(void *dst, size_t capacity, const void *src, size_t length, int level, int workers) {
     ZSTD_CCtx *cctx = ZSTD_createCCtx();
     if (!cctx) return (size_t)-ZSTD_error_memory_allocation;
     size_t r = ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level);
     if (!ZSTD_isError(r)) r = ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
     if (!ZSTD_isError(r)) r = ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 1);
+    if (!ZSTD_isError(r) && workers > 0) r = ZSTD_CCtx_setParameter(cctx, ZSTD_c_nbWorkers, workers);
     if (!ZSTD_isError(r)) r = ZSTD_compress2(cctx, dst, capacity, src, length);
     ZSTD_freeCCtx(cctx);
     return r;

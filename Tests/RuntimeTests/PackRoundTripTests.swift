@@ -56,6 +56,27 @@ final class PackRoundTripTests: XCTestCase {
         XCTAssertEqual(try Data(contentsOf: a), try Data(contentsOf: c))
     }
 
+    func testLargeBlobIsDeterministicAcrossThreadCounts() throws {
+        // Blobs of 16 MB and more go through zstd's multithreaded mode.
+        let n = (BlobCodec.multithreadedBytes + 4096) / 4
+        let t = Tensor(dtype: .float32, shape: [n])
+        let p = t.data.assumingMemoryBound(to: Float.self)
+        var state: UInt32 = 1
+        for i in 0..<n {
+            state = state &* 1_664_525 &+ 1_013_904_223
+            p[i] = Float(Int32(bitPattern: state) >> 20) * 1e-3
+        }
+        var g = Graph(name: "main")
+        g.initializers["big"] = t
+        let folder = try PackFixtures.folder(self)
+        let a = folder.appendingPathComponent("a.pack"), b = folder.appendingPathComponent("b.pack")
+        let report = try Pack.write(Model(graphs: [g]), to: a, options: PackWriteOptions(threads: 1))
+        try Pack.write(Model(graphs: [g]), to: b, options: PackWriteOptions(threads: 2))
+        XCTAssertEqual(report.codecCounts[.shuffleZstd], 1)
+        XCTAssertEqual(try Data(contentsOf: a), try Data(contentsOf: b))
+        XCTAssertTrue(try Pack.read(b).graphs[0].initializers["big"]!.bitwiseEqual(t))
+    }
+
     func testEveryTensorIsAligned() throws {
         let folder = try PackFixtures.folder(self)
         let url = folder.appendingPathComponent("m.pack")

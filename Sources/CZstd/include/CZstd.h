@@ -16,5 +16,7 @@ void lseg_byte_unshuffle(const void *src, void *dst, size_t count, size_t width)
 
 /// One zstd frame with content size and content checksum. Returns the frame size, or a zstd
 /// error code (test with ZSTD_isError); ZSTD_error_dstSize_tooSmall when `capacity` is too small.
-size_t lseg_zstd_compress(void *dst, size_t capacity, const void *src, size_t length, int level);
+/// `workers` 0 compresses on the calling thread; any value >= 1 selects zstd's multithreaded
+/// mode, whose output is the same for every worker count (but differs from `workers` 0).
+size_t lseg_zstd_compress(void *dst, size_t capacity, const void *src, size_t length, int level, int workers);
 #endif

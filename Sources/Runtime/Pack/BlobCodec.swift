@@ -21,6 +21,9 @@ final class AlignedAllocation: @unchecked Sendable {
 
 /// Per-blob codec choice, compression and decompression.
 enum BlobCodec {
+    /// Blobs from this size on are compressed with zstd's multithreaded mode.
+    static let multithreadedBytes = 16 << 20
+
     /// Float data is shuffled first: exponent bytes compress, mantissa bytes mostly do not.
     static func preferredCodec(for dtype: DType) -> PackCodec {
         dtype.isFloat && dtype.byteSize > 1 ? .shuffleZstd : .zstd
@@ -46,8 +49,12 @@ enum BlobCodec {
             source = UnsafeRawBufferPointer(start: s.pointer, count: raw.count)
             shuffled = s
         }
+        // Large blobs use zstd's own threads (a batch may hold just one of them). The choice depends
+        // on the size only, and zstd's multithreaded output does not depend on the worker count,
+        // so the bytes stay the same whatever `options.threads` is.
+        let workers = raw.count >= multithreadedBytes ? Int32(max(1, options.threads)) : 0
         let size = out.withUnsafeMutableBytes {
-            lseg_zstd_compress($0.baseAddress, capacity, source.baseAddress, source.count, options.level)
+            lseg_zstd_compress($0.baseAddress, capacity, source.baseAddress, source.count, options.level, workers)
         }
         withExtendedLifetime(shuffled) {}
         if ZSTD_isError(size) != 0 {

@@ -131,7 +131,7 @@ struct PackWriter {
     private func compressGraphSection(_ raw: [UInt8]) throws -> [UInt8] {
         var out = [UInt8](repeating: 0, count: ZSTD_compressBound(raw.count))
         let n = raw.withUnsafeBytes { src in
-            out.withUnsafeMutableBytes { lseg_zstd_compress($0.baseAddress, $0.count, src.baseAddress, src.count, options.level) }
+            out.withUnsafeMutableBytes { lseg_zstd_compress($0.baseAddress, $0.count, src.baseAddress, src.count, options.level, 0) }
         }
         if ZSTD_isError(n) != 0 {
             throw RuntimeError.unsupported("zstd compression of the graph section failed: \(String(cString: ZSTD_getErrorName(n)))")
