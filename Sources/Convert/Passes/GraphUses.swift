@@ -55,6 +55,13 @@ extension Graph {
         nodes = out
     }
 
+    /// The declared or inferred shape of a value: inferred info, a graph input, or an initializer.
+    func knownShape(of name: String) -> [Dim]? {
+        if let s = valueInfo[name]?.shape { return s }
+        if let v = inputs.first(where: { $0.name == name }) { return v.shape }
+        return initializers[name].map { $0.shape.map { .fixed($0) } }
+    }
+
     /// A name not used by any value or initializer, derived from `base`.
     func freshValueName(_ base: String) -> String {
         var used = Set(initializers.keys)

@@ -35,7 +35,7 @@ public enum LayerNormFusion {
     private static func match(_ g: Graph, _ uses: GraphUses, at i: Int, _ mean1: Node) -> Match? {
         guard mean1.inputs.count >= 1, mean1.outputs.count == 1 else { return nil }
         let x = mean1.inputs[0]
-        let rank = g.valueInfo[x]?.shape?.count
+        let rank = g.knownShape(of: x)?.count
         guard isLastAxisMean(g, mean1, rank: rank) else { return nil }
         // d = x - m
         guard let subI = uses.soleConsumer(of: mean1.outputs[0]) else { return nil }
@@ -113,7 +113,7 @@ public enum LayerNormFusion {
     /// A float vector [C] matching x's last dimension when that is known.
     private static func isChannelVector(_ t: Tensor, _ g: Graph, _ x: String) -> Bool {
         guard t.dtype.isFloat, t.rank == 1 else { return false }
-        if let xShape = g.valueInfo[x]?.shape {
+        if let xShape = g.knownShape(of: x) {
             guard t.rank <= xShape.count, case .fixed(let c)? = xShape.last, c == t.shape.last! else { return false }
         }
         return true

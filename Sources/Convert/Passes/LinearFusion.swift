@@ -18,7 +18,7 @@ public enum LinearFusion {
             case .matMul:
                 guard n.inputs.count == 2, n.outputs.count == 1,
                       let w = g.initializers[n.inputs[1]], w.rank == 2,
-                      let xShape = g.valueInfo[n.inputs[0]]?.shape, xShape.count >= 2,
+                      let xShape = g.knownShape(of: n.inputs[0]), xShape.count >= 2,
                       let addIndex = uses.soleConsumer(of: n.outputs[0]), replacements[addIndex] == nil,
                       !removed.contains(addIndex) else { continue }
                 let add = g.nodes[addIndex]
