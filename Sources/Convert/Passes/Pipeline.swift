@@ -88,6 +88,13 @@ public enum Pipeline {
                       unknownShapes: lastShapes?.unknownValues ?? [], probes: lastShapes?.probes ?? [:])
     }
 
+    /// Optimizes every graph of a model, in order; one report per graph.
+    public static func optimize(_ model: inout Model, options: Options = Options()) throws -> [Report] {
+        var reports: [Report] = []
+        for i in model.graphs.indices { reports.append(try optimize(&model.graphs[i], options: options)) }
+        return reports
+    }
+
     private static func histogram(_ g: Graph) -> [String: Int] {
         var h: [String: Int] = [:]
         for n in g.nodes { h[n.op.typeName, default: 0] += 1 }
