@@ -135,6 +135,12 @@ final class ConvolutionTests: XCTestCase {
         XCTAssertEqual(g.outSpatial, [8, 9])
         // Full size is 9x9: one row of padding to remove (at the begin, per ONNX for NOTSET).
         XCTAssertEqual(g.padBegin, [1, 0]); XCTAssertEqual(g.padEnd, [0, 0])
+        // ONNX Runtime 1.32 (scripts/heavy-ops-ort-values.py): 9 -> 8 drops the last row for
+        // SAME_UPPER and the first for SAME_LOWER.
+        let upper = try Convolution.convTransposeGeometry([1, 1, 4, 4], [1, 1, 3, 3], ConvTransposeAttrs(conv: ConvAttrs(strides: [2, 2], autoPad: .sameUpper)))
+        XCTAssertEqual(upper.outSpatial, [8, 8]); XCTAssertEqual(upper.padBegin, [0, 0]); XCTAssertEqual(upper.padEnd, [1, 1])
+        let lower = try Convolution.convTransposeGeometry([1, 1, 4, 4], [1, 1, 3, 3], ConvTransposeAttrs(conv: ConvAttrs(strides: [2, 2], autoPad: .sameLower)))
+        XCTAssertEqual(lower.padBegin, [1, 1]); XCTAssertEqual(lower.padEnd, [0, 0])
     }
 
     func testErrorsNameTheProblem() {

@@ -74,6 +74,16 @@ final class PoolingTests: XCTestCase {
         XCTAssertEqual(y3.scalars(as: Float.self), [3.5])
     }
 
+    /// Constants printed by scripts/heavy-ops-ort-values.py (ONNX Runtime 1.32): ceil mode drops
+    /// the 4th window, count_include_pad counts padding but not the ceil overhang.
+    func testMatchesOnnxRuntimeCeilModeAverage() throws {
+        let x = Tensor.float32((0..<25).map(Float.init), shape: [1, 1, 5, 5])
+        let attrs = PoolAttrs(kernelShape: [2, 2], strides: [2, 2], pads: [1, 1, 1, 1], ceilMode: true, countIncludePad: true)
+        let y = try Eval.evaluate(.averagePool(attrs), [x])[0]
+        XCTAssertEqual(y.shape, [1, 1, 3, 3])
+        assertClose(y.scalars(), [0.0, 0.75, 1.75, 3.75, 9.0, 11.0, 8.75, 19.0, 21.0], rtol: 1e-6, atol: 1e-6)
+    }
+
     func testErrors() {
         func message(_ op: Op, _ x: Tensor) -> String {
             do { _ = try Eval.evaluate(op, [x], node: "p1"); return "no error" } catch { return "\(error)" }

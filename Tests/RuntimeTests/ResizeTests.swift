@@ -113,6 +113,20 @@ final class ResizeTests: XCTestCase {
         XCTAssertEqual(try shape([1, 3, 5, 5], scales: [0.5], axes: [-1]), [1, 3, 5, 2])
     }
 
+    /// Constants printed by scripts/heavy-ops-ort-values.py (ONNX Runtime 1.32).
+    func testMatchesOnnxRuntimeValues() throws {
+        let ramp = Tensor.float32((0..<8).map(Float.init), shape: [1, 8])
+        assertClose(try resize(ramp, ResizeAttrs(mode: .cubic, coordinateTransformation: .asymmetric), scales: [1, 2]).scalars(),
+                    [0.0, 0.40625, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0, 6.59375, 7.0, 7.09375], rtol: 1e-5, atol: 1e-5)
+        assertClose(try resize(ramp, ResizeAttrs(mode: .cubic), scales: [1, 1.5]).scalars(),
+                    [-0.08680558, 0.40625, 1.2129643, 1.7870376, 2.5, 3.2129631, 3.7870376, 4.5, 5.212965, 5.7870388, 6.59375, 7.0868082],
+                    rtol: 1e-5, atol: 1e-5)
+        let xs = Tensor.float32([1, 2, 4, 8, 3], shape: [1, 5])
+        assertClose(try resize(xs, ResizeAttrs(mode: .linear, coordinateTransformation: .halfPixelSymmetric), scales: [1, 1.7]).scalars(),
+                    [1.0, 1.5294118, 2.2352941, 3.4117646, 5.1764698, 7.5294113, 5.6470585, 3.0], rtol: 1e-5, atol: 1e-5)
+        assertClose(try resize(xs, ResizeAttrs(mode: .linear), scales: [1, 0.6]).scalars(), [1.3333333, 4.0, 4.6666675], rtol: 1e-5, atol: 1e-5)
+    }
+
     func testErrors() {
         func message(_ inputs: [ShapeInput?], _ attrs: ResizeAttrs = ResizeAttrs()) -> String {
             do { _ = try Op.resize(attrs).inferOutputs(inputs, node: "r1"); return "no error" } catch { return "\(error)" }
