@@ -4,7 +4,7 @@
 #include <stdint.h>
 
 /* Kernels for the compute-heavy op families (linear algebra, convolution, pooling, resize).
-   Sizes are int64_t; callers (Runtime/Kernels/*Kernels.swift) validate every shape first.
+   Sizes are int64_t; callers (Runtime/Kernels, the *Kernels.swift files) validate every shape first.
    Ranges [begin, end) let Swift split work across threads without overlap. */
 
 /* Activation codes, mirrored by Activation in Swift. */

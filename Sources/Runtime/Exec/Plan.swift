@@ -106,6 +106,15 @@ public final class Plan: @unchecked Sendable {
             }
             let shapeInputs = ins.map { $0.map { ShapeInput(dtype: types[$0].dtype, shape: types[$0].shape, value: values[$0]) } }
             let allKnown = ins.allSatisfy { $0 == nil || values[$0!] != nil }
+            if case .shape = node.op, let x = ins.first ?? nil, values[x] == nil {
+                // Shape reads only its input's shape: evaluate it now over a view with no data.
+                let outs = try Plan.evaluateShape(node, TypedShape(types[x].dtype, types[x].shape))
+                for (name, t) in zip(node.outputs, outs) where !name.isEmpty {
+                    _ = try newValue(name, TypedShape(t.dtype, t.shape), t)
+                }
+                folded += 1
+                continue
+            }
             if allKnown {
                 let outs = try Eval.evaluate(node.op, ins.map { $0.flatMap { values[$0] } }, node: node.name)
                 guard outs.count >= node.outputs.count else {
@@ -208,6 +217,18 @@ public final class Plan: @unchecked Sendable {
         self.workspaceBytes = workspace
         self.symbols = symbols
         self.foldedNodeCount = folded
+    }
+
+    /// Runs a Shape node's own kernel on a value known only by its type and shape.
+    static func evaluateShape(_ node: Node, _ x: TypedShape) throws -> [Tensor] {
+        let outTypes = try node.op.inferOutputs([ShapeInput(dtype: x.dtype, shape: x.shape)], node: node.name)
+        let outs = outTypes.map { Tensor(dtype: $0.dtype, shape: $0.shape) }
+        var nothing: UInt64 = 0
+        try withUnsafeMutableBytes(of: &nothing) { raw in
+            let view = TensorView(dtype: x.dtype, shape: x.shape, data: raw.baseAddress!)
+            try node.op.run([view], outs.map(TensorView.init), ExecContext(threads: 1), node: node.name)
+        }
+        return outs
     }
 
     /// Shape of a value by name, when the plan knows it.

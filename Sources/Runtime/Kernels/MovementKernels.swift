@@ -151,7 +151,7 @@ enum PadKernels {
 
     static func pad<T>(_ x: TensorView, _ begin: [Int], _ mode: PadMode, _ constant: UnsafeMutableRawPointer?,
                        _ out: TensorView, _ ctx: ExecContext, _: T.Type) {
-        let fill: T = constant.map { $0.assumingMemoryBound(to: T.self)[0] } ?? UnsafeRawPointer([UInt64(0)]).load(as: T.self)
+        let fill: T = constant.map { $0.assumingMemoryBound(to: T.self)[0] } ?? withUnsafeBytes(of: UInt64(0)) { $0.load(as: T.self) }
         let rank = out.shape.count
         guard out.count > 0 else { return }
         if rank == 0 {
