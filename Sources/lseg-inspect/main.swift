@@ -1,7 +1,2 @@
-import ArgumentParser
-
-@main
-struct Main: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "lseg-inspect")
-    func run() throws { print("not yet") }
-}
+// Entry point; the command is InspectCommand.swift.
+Inspect.main()

@@ -1,0 +1,83 @@
+import Foundation
+
+/// A file written under a temporary name next to its destination and renamed over it only by
+/// `commit()` after fsync; `abandon()` removes the temporary, so a failed write leaves no trace
+/// and never damages an existing file at the destination.
+final class AtomicFileOutput {
+    let destination: URL
+    let temporaryPath: String
+    private var fd: Int32
+    private(set) var position = 0
+
+    init(destination: URL) throws {
+        self.destination = destination
+        let folder = destination.deletingLastPathComponent().path
+        // The random part only names the temporary file; it never reaches the pack's bytes.
+        let tag = String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        temporaryPath = (folder as NSString).appendingPathComponent(".\(destination.lastPathComponent).\(getpid()).\(tag).tmp")
+        fd = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw RuntimeError.io(file: destination.path, what: "cannot create a temporary file in \(folder): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    private func fail(_ what: String) -> RuntimeError {
+        RuntimeError.io(file: destination.path, what: "\(what): \(String(cString: strerror(errno)))")
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = Foundation.write(fd, bytes.baseAddress! + done, bytes.count - done)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw fail("write failed")
+            }
+            done += n
+        }
+        position += bytes.count
+    }
+
+    func write(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try write($0) }
+    }
+
+    /// Writes at an absolute offset without moving `position` (the header, written last).
+    func write(_ bytes: [UInt8], at offset: Int) throws {
+        try bytes.withUnsafeBytes { b in
+            var done = 0
+            while done < b.count {
+                let n = pwrite(fd, b.baseAddress! + done, b.count - done, off_t(offset + done))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw fail("write failed")
+                }
+                done += n
+            }
+        }
+    }
+
+    func pad(toMultipleOf m: Int) throws {
+        let r = position % m
+        if r != 0 { try write([UInt8](repeating: 0, count: m - r)) }
+    }
+
+    func commit() throws {
+        guard fsync(fd) == 0 else { throw fail("fsync failed") }
+        guard close(fd) == 0 else { fd = -1; throw fail("close failed") }
+        fd = -1
+        guard rename(temporaryPath, destination.path) == 0 else { throw fail("cannot rename the temporary file into place") }
+        // Make the rename itself durable.
+        let dir = open(destination.deletingLastPathComponent().path, O_RDONLY | O_CLOEXEC)
+        if dir >= 0 { _ = fsync(dir); close(dir) }
+    }
+
+    func abandon() {
+        if fd >= 0 { close(fd); fd = -1 }
+        unlink(temporaryPath)
+    }
+
+    deinit {
+        if fd >= 0 { close(fd); unlink(temporaryPath) }
+    }
+}

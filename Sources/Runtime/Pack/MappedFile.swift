@@ -1,0 +1,32 @@
+import Foundation
+
+/// A whole file mapped read-only into memory; tensors borrowing its pages keep it alive.
+final class MappedFile: @unchecked Sendable {
+    let pointer: UnsafeMutableRawPointer?
+    let count: Int
+
+    init(url: URL) throws {
+        let path = url.path
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw RuntimeError.io(file: path, what: "cannot open: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw RuntimeError.io(file: path, what: "cannot stat: \(String(cString: strerror(errno)))") }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { throw RuntimeError.io(file: path, what: "not a regular file") }
+        count = Int(st.st_size)
+        if count == 0 { pointer = nil; return }
+        // Private and writable: an accidental write to a borrowed weight copies the page instead of
+        // faulting, and never reaches the file.
+        let p = mmap(nil, count, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0)
+        guard let p, p != MAP_FAILED else {
+            throw RuntimeError.io(file: path, what: "cannot map: \(String(cString: strerror(errno)))")
+        }
+        pointer = p
+    }
+
+    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: pointer, count: count) }
+
+    deinit {
+        if let pointer { munmap(pointer, count) }
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+
+/// The `.pack` container: one file holding a `Model`'s metadata, graphs and weights
+/// (formats/PACK.md). Reader and writer live here so the format is defined in one place.
+public enum Pack {
+    /// Writes `model` to `url` atomically: a temporary file in the same folder, flushed, then
+    /// renamed over `url`. The same model and options always give the same bytes.
+    @discardableResult
+    public static func write(_ model: Model, to url: URL, options: PackWriteOptions = .init()) throws -> PackWriteReport {
+        try PackWriter(model: model, url: url, options: options).write()
+    }
+
+    /// Reads a whole model: raw blobs are borrowed from a read-only mapping of the file,
+    /// compressed ones are decoded in parallel into aligned buffers. Every checksum is verified
+    /// unless `options.verifyChecksums` is off.
+    public static func read(_ url: URL, options: PackReadOptions = .init()) throws -> Model {
+        try PackReader(url: url).readModel(options: options)
+    }
+
+    /// Reads header, directory and graph section only (no tensor is decoded), for inspection.
+    public static func readDirectory(_ url: URL) throws -> PackInfo {
+        try PackReader(url: url).info
+    }
+}
+
+public struct PackWriteOptions: Sendable {
+    /// zstd level for tensor blobs and the graph section.
+    public var level: Int32 = 3
+    /// A blob is stored raw unless compression saves at least this fraction of its size.
+    public var minimumGain: Double = 0.05
+    /// Tensors smaller than this many bytes are stored raw (not worth a zstd frame).
+    public var rawBelowBytes: Int = 1024
+    /// Threads compressing blobs at once; the output does not depend on it.
+    public var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    /// About how many raw bytes are compressed per parallel batch (bounds the writer's memory).
+    public var batchBytes: Int = 256 << 20
+    /// Called after each blob is written with (raw tensor bytes done, raw tensor bytes in all).
+    public var progress: (@Sendable (_ done: Int, _ total: Int) -> Void)?
+
+    public init(level: Int32 = 3, minimumGain: Double = 0.05, rawBelowBytes: Int = 1024,
+                threads: Int = ProcessInfo.processInfo.activeProcessorCount, batchBytes: Int = 256 << 20,
+                progress: (@Sendable (_ done: Int, _ total: Int) -> Void)? = nil) {
+        self.level = level; self.minimumGain = minimumGain; self.rawBelowBytes = rawBelowBytes
+        self.threads = threads; self.batchBytes = batchBytes; self.progress = progress
+    }
+}
+
+public struct PackReadOptions: Sendable {
+    /// Verify every blob's checksum at load (XXH64 runs at several GB/s; leave it on).
+    public var verifyChecksums = true
+    public init(verifyChecksums: Bool = true) { self.verifyChecksums = verifyChecksums }
+}
+
+/// What a write produced.
+public struct PackWriteReport: Sendable {
+    public var fileSize: Int
+    public var tensorCount: Int
+    public var rawTensorBytes: Int
+    public var storedTensorBytes: Int
+    /// Tensor count per codec.
+    public var codecCounts: [PackCodec: Int]
+    public var seconds: Double
+
+    /// Stored over raw tensor bytes.
+    public var ratio: Double { rawTensorBytes == 0 ? 1 : Double(storedTensorBytes) / Double(rawTensorBytes) }
+}
+
+extension Model {
+    /// The embedded CLIP BPE merges file, found by `metadata.vocabularyTensor` among the graphs'
+    /// initializers (first graph that has it).
+    public var vocabularyBytes: [UInt8]? {
+        guard let name = metadata.vocabularyTensor else { return nil }
+        for g in graphs {
+            if let t = g.initializers[name], t.dtype == .uint8 { return t.scalars(as: UInt8.self) }
+        }
+        return nil
+    }
+}

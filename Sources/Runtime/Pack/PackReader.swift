@@ -1,0 +1,157 @@
+import CZstd
+import Foundation
+
+/// Maps a pack and validates header, directory and graph section (formats/PACK.md, "Reading").
+struct PackReader {
+    let file: MappedFile
+    let info: PackInfo
+    private let path: String
+
+    init(url: URL) throws {
+        path = url.path
+        file = try MappedFile(url: url)
+        info = try PackReader.parse(file.bytes, path: path)
+    }
+
+    private static func parse(_ bytes: UnsafeRawBufferPointer, path: String) throws -> PackInfo {
+        func fail(_ what: String) -> RuntimeError { .badPack(file: path, what: what) }
+        let n = bytes.count
+        let magic = PackFormat.magic
+        guard n > 0 else { throw fail("empty file, not a pack") }
+        guard zip(bytes.prefix(magic.count), magic).allSatisfy({ $0 == $1 }) else {
+            throw fail("not a pack file (bad magic)")
+        }
+        var r = CheckedReader(bytes, at: magic.count) { fail("truncated header: \($0)") }
+        let major = try r.u16("major version"), minor = try r.u16("minor version")
+        guard major == PackFormat.major else {
+            throw fail("pack version \(major).\(minor) is not supported (this reader reads \(PackFormat.major).x)")
+        }
+        let headerSize = Int(try r.u32("header size"))
+        guard n >= PackFormat.headerSize else {
+            throw fail("truncated: file is \(n) bytes, the header alone needs \(PackFormat.headerSize)")
+        }
+        guard headerSize >= PackFormat.headerSize, headerSize <= PackFormat.maxHeaderSize, headerSize % 8 == 0 else {
+            throw fail("header: header size \(headerSize) is invalid")
+        }
+        guard headerSize <= n else { throw fail("truncated: file is \(n) bytes, header says it has \(headerSize)") }
+        var header = Array(bytes[0..<headerSize])
+        for i in 0..<8 { header[PackFormat.headerChecksumOffset + i] = 0 }
+        let storedHeaderChecksum = bytes.loadUnaligned(fromByteOffset: PackFormat.headerChecksumOffset, as: UInt64.self)
+        guard PackChecksum.xxh64(header) == UInt64(littleEndian: storedHeaderChecksum) else {
+            throw fail("header: checksum mismatch (header is corrupt)")
+        }
+
+        r = CheckedReader(bytes, at: PackFormat.fileSizeOffset) { fail("header: \($0)") }
+        let fileSize = try r.size("file size")
+        let dataOffset = try r.size("data offset"), dataSize = try r.size("data size")
+        let directoryOffset = try r.size("directory offset"), directorySize = try r.size("directory size")
+        let tensorCount = try r.size("tensor count")
+        let graphOffset = try r.size("graph section offset"), graphStoredSize = try r.size("graph section size")
+        let graphRawSize = try r.size("graph section raw size")
+        let directoryChecksum = try r.u64("directory checksum"), graphChecksum = try r.u64("graph checksum")
+
+        guard fileSize == n else {
+            throw fail(n < fileSize ? "truncated: file is \(n) bytes, header says \(fileSize)"
+                                    : "file is \(n) bytes, header says \(fileSize) (trailing data)")
+        }
+        guard dataOffset >= headerSize, dataOffset % PackFormat.alignment == 0,
+              rangeFits(offset: dataOffset, length: dataSize, limit: n) else {
+            throw fail("header: data section (offset \(dataOffset), \(dataSize) bytes) lies outside the file")
+        }
+        guard directoryOffset >= dataOffset + dataSize, rangeFits(offset: directoryOffset, length: directorySize, limit: n) else {
+            throw fail("header: directory (offset \(directoryOffset), \(directorySize) bytes) lies outside the file or overlaps data")
+        }
+        guard graphOffset >= directoryOffset + directorySize, rangeFits(offset: graphOffset, length: graphStoredSize, limit: n) else {
+            throw fail("header: graph section (offset \(graphOffset), \(graphStoredSize) bytes) lies outside the file or overlaps the directory")
+        }
+
+        let directory = UnsafeRawBufferPointer(rebasing: bytes[directoryOffset..<directoryOffset + directorySize])
+        guard PackChecksum.xxh64(directory) == directoryChecksum else {
+            throw fail("directory: checksum mismatch (directory is corrupt)")
+        }
+        guard tensorCount <= directorySize / PackFormat.entryFixedSize else {
+            throw fail("directory: \(tensorCount) tensors cannot fit in \(directorySize) bytes")
+        }
+        let entries = try PackDirectoryCoding.decode(directory, count: tensorCount,
+                                                     data: dataOffset..<dataOffset + dataSize, fail: fail)
+
+        let graphBytes = UnsafeRawBufferPointer(rebasing: bytes[graphOffset..<graphOffset + graphStoredSize])
+        guard PackChecksum.xxh64(graphBytes) == graphChecksum else {
+            throw fail("graph section: checksum mismatch (graph section is corrupt)")
+        }
+        let section = try decodeGraphSection(graphBytes, rawSize: graphRawSize, fail: fail)
+
+        let byName = Set(entries.map(\.name))
+        var graphNames = Set<String>()
+        for g in section.graphs {
+            guard graphNames.insert(g.name).inserted else { throw fail("graph section: two graphs are named '\(g.name)'") }
+            for (initializer, entry) in g.initializers.sorted(by: { $0.key < $1.key }) where !byName.contains(entry) {
+                throw fail("graph '\(g.name)': initializer '\(initializer)' names tensor '\(entry)', which is not in the directory")
+            }
+        }
+        return PackInfo(majorVersion: Int(major), minorVersion: Int(minor), fileSize: n, metadata: section.metadata,
+                        graphs: section.graphs, tensors: entries, graphSectionStoredSize: graphStoredSize,
+                        graphSectionRawSize: graphRawSize)
+    }
+
+    private static func decodeGraphSection(_ stored: UnsafeRawBufferPointer, rawSize: Int,
+                                           fail: (String) -> RuntimeError) throws -> PackGraphSection {
+        guard rawSize <= PackFormat.maxGraphRawSize else { throw fail("graph section: raw size \(rawSize) is implausibly large") }
+        let content = ZSTD_getFrameContentSize(stored.baseAddress, stored.count)
+        guard content == UInt64(rawSize) else {
+            throw fail("graph section: zstd frame content size \(content) does not match the header's \(rawSize)")
+        }
+        var raw = [UInt8](repeating: 0, count: rawSize)
+        let got = raw.withUnsafeMutableBytes { ZSTD_decompress($0.baseAddress, rawSize, stored.baseAddress, stored.count) }
+        if ZSTD_isError(got) != 0 {
+            throw fail("graph section: zstd decompression failed: \(String(cString: ZSTD_getErrorName(got)))")
+        }
+        guard got == rawSize else { throw fail("graph section: decompressed to \(got) bytes, header says \(rawSize)") }
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = PackGraphCoding.floatDecoding
+        do {
+            return try decoder.decode(PackGraphSection.self, from: Data(raw))
+        } catch {
+            throw fail("graph section: invalid content: \(error)")
+        }
+    }
+
+    func readModel(options: PackReadOptions) throws -> Model {
+        let entries = info.tensors
+        // The mapping is read-only here and outlives the loop.
+        nonisolated(unsafe) let base = file.bytes
+        let mapping = file
+        let path = self.path
+        let results = UnsafeMutableBufferPointer<Result<TensorStorage, Error>?>.allocate(capacity: entries.count)
+        results.initialize(repeating: nil)
+        defer { results.deinitialize(); results.deallocate() }
+        // Each iteration writes only its own slot; the largest blobs go first to balance threads.
+        nonisolated(unsafe) let slots = results
+        let order = entries.indices.sorted { entries[$0].storedSize > entries[$1].storedSize }
+        DispatchQueue.concurrentPerform(iterations: entries.count) { k in
+            let i = order[k]
+            let e = entries[i]
+            let stored = UnsafeRawBufferPointer(rebasing: base[e.offset..<e.offset + e.storedSize])
+            slots[i] = Result {
+                try BlobCodec.decode(e, stored: stored, mapping: mapping, verify: options.verifyChecksums) {
+                    RuntimeError.badPack(file: path, what: $0)
+                }
+            }
+        }
+        var storages: [String: TensorStorage] = [:]
+        for (i, e) in entries.enumerated() { storages[e.name] = try results[i]!.get() }
+        let entryByName = Dictionary(uniqueKeysWithValues: entries.map { ($0.name, $0) })
+
+        var graphs: [Graph] = []
+        for record in info.graphs {
+            var initializers: [String: Tensor] = [:]
+            for (name, entryName) in record.initializers {
+                let e = entryByName[entryName]!
+                initializers[name] = Tensor(dtype: e.dtype, shape: e.shape, storage: storages[entryName]!, quant: e.quant)
+            }
+            graphs.append(Graph(name: record.name, inputs: record.inputs, outputs: record.outputs, nodes: record.nodes,
+                                initializers: initializers, valueInfo: record.valueInfo))
+        }
+        return Model(metadata: info.metadata, graphs: graphs)
+    }
+}

@@ -1,0 +1,168 @@
+import CZstd
+import Foundation
+
+/// Lays out and writes one pack: header placeholder, aligned blobs, directory, graph section,
+/// then the real header (formats/PACK.md, "Layout").
+struct PackWriter {
+    let model: Model
+    let url: URL
+    let options: PackWriteOptions
+
+    private struct Item {
+        var entryName: String
+        var tensor: Tensor
+    }
+
+    func write() throws -> PackWriteReport {
+        let start = Date()
+        let (items, records) = try collect()
+        let graphRaw = try encodeGraphSection(records)
+        let graphStored = try compressGraphSection(graphRaw)
+
+        let output = try AtomicFileOutput(destination: url)
+        do {
+            var entries: [PackTensorEntry] = []
+            entries.reserveCapacity(items.count)
+            try output.write([UInt8](repeating: 0, count: PackFormat.headerSize))
+            let dataOffset = output.position
+            let total = items.reduce(0) { $0 + $1.tensor.byteCount }
+            var done = 0
+            var codecCounts: [PackCodec: Int] = [:]
+
+            // Compress a batch in parallel, then write it in order: deterministic and bounded in memory.
+            var batchStart = 0
+            while batchStart < items.count {
+                var batchEnd = batchStart, batchBytes = 0
+                while batchEnd < items.count && (batchEnd == batchStart || batchBytes + items[batchEnd].tensor.byteCount <= options.batchBytes) {
+                    batchBytes += items[batchEnd].tensor.byteCount
+                    batchEnd += 1
+                }
+                let blobs = try encodeParallel(Array(items[batchStart..<batchEnd]))
+                for (k, blob) in blobs.enumerated() {
+                    let item = items[batchStart + k]
+                    try output.pad(toMultipleOf: PackFormat.alignment)
+                    let offset = output.position
+                    if let bytes = blob.compressed {
+                        try output.write(bytes)
+                    } else {
+                        try output.write(UnsafeRawBufferPointer(start: item.tensor.storage.pointer, count: item.tensor.byteCount))
+                    }
+                    entries.append(PackTensorEntry(name: item.entryName, dtype: item.tensor.dtype, shape: item.tensor.shape,
+                                                   quant: item.tensor.quant, offset: offset, storedSize: blob.storedSize,
+                                                   rawSize: item.tensor.byteCount, codec: blob.codec, checksum: blob.checksum))
+                    codecCounts[blob.codec, default: 0] += 1
+                    done += item.tensor.byteCount
+                    options.progress?(done, total)
+                }
+                batchStart = batchEnd
+            }
+            let dataSize = output.position - dataOffset
+
+            let directory = try PackDirectoryCoding.encode(entries)
+            let directoryOffset = output.position
+            try output.write(directory)
+            let graphOffset = output.position
+            try output.write(graphStored)
+            let fileSize = output.position
+
+            var h = LittleEndianWriter()
+            h.append(PackFormat.magic)
+            h.u16(PackFormat.major)
+            h.u16(PackFormat.minor)
+            h.u32(UInt32(PackFormat.headerSize))
+            for v in [fileSize, dataOffset, dataSize, directoryOffset, directory.count, entries.count,
+                      graphOffset, graphStored.count, graphRaw.count] {
+                h.u64(UInt64(v))
+            }
+            h.u64(PackChecksum.xxh64(directory))
+            h.u64(PackChecksum.xxh64(graphStored))
+            h.u64(0)  // header checksum, computed over the header with this field zero
+            h.pad(toMultipleOf: PackFormat.headerSize)
+            h.set(u64: PackChecksum.xxh64(h.bytes), at: PackFormat.headerChecksumOffset)
+            try output.write(h.bytes, at: 0)
+            try output.commit()
+
+            let stored = entries.reduce(0) { $0 + $1.storedSize }
+            return PackWriteReport(fileSize: fileSize, tensorCount: entries.count, rawTensorBytes: total,
+                                   storedTensorBytes: stored, codecCounts: codecCounts,
+                                   seconds: Date().timeIntervalSince(start))
+        } catch {
+            output.abandon()
+            throw error
+        }
+    }
+
+    /// Tensors in graph order, initializers sorted by name; directory names are `<graph>/<initializer>`.
+    private func collect() throws -> ([Item], [PackGraphRecord]) {
+        var items: [Item] = []
+        var records: [PackGraphRecord] = []
+        var graphNames = Set<String>()
+        for g in model.graphs {
+            guard graphNames.insert(g.name).inserted else {
+                throw RuntimeError.badPack(file: url.path, what: "cannot write: two graphs are named '\(g.name)'")
+            }
+            var map: [String: String] = [:]
+            for name in g.initializers.keys.sorted() {
+                let t = g.initializers[name]!
+                let entryName = "\(g.name)/\(name)"
+                guard t.storage.byteCount >= t.byteCount else {
+                    throw RuntimeError.badPack(file: url.path, what: "cannot write tensor '\(entryName)': storage smaller than its shape")
+                }
+                map[name] = entryName
+                items.append(Item(entryName: entryName, tensor: t))
+            }
+            records.append(PackGraphRecord(name: g.name, inputs: g.inputs, outputs: g.outputs, nodes: g.nodes,
+                                           valueInfo: g.valueInfo, initializers: map))
+        }
+        return (items, records)
+    }
+
+    private func encodeGraphSection(_ records: [PackGraphRecord]) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = PackGraphCoding.floatEncoding
+        do {
+            return Array(try encoder.encode(PackGraphSection(metadata: model.metadata, graphs: records)))
+        } catch {
+            throw RuntimeError.badPack(file: url.path, what: "cannot encode graph section: \(error)")
+        }
+    }
+
+    private func compressGraphSection(_ raw: [UInt8]) throws -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: ZSTD_compressBound(raw.count))
+        let n = raw.withUnsafeBytes { src in
+            out.withUnsafeMutableBytes { lseg_zstd_compress($0.baseAddress, $0.count, src.baseAddress, src.count, options.level, 0) }
+        }
+        if ZSTD_isError(n) != 0 {
+            throw RuntimeError.unsupported("zstd compression of the graph section failed: \(String(cString: ZSTD_getErrorName(n)))")
+        }
+        out.removeSubrange(n...)
+        return out
+    }
+
+    private func encodeParallel(_ batch: [Item]) throws -> [EncodedBlob] {
+        let results = UnsafeMutableBufferPointer<Result<EncodedBlob, Error>?>.allocate(capacity: batch.count)
+        results.initialize(repeating: nil)
+        defer { results.deinitialize(); results.deallocate() }
+        let options = self.options
+        // Each iteration writes only its own slot.
+        nonisolated(unsafe) let slots = results
+        let work: @Sendable (Int) -> Void = { i in
+            slots[i] = Result { try BlobCodec.encode(batch[i].tensor, options: options) }
+        }
+        if options.threads <= 1 || batch.count == 1 {
+            for i in 0..<batch.count { work(i) }
+        } else {
+            DispatchQueue.concurrentPerform(iterations: batch.count, execute: work)
+        }
+        return try results.map { try $0!.get() }
+    }
+}
+
+/// JSON settings shared by writer and reader: -inf (attention masks) and NaN must survive.
+enum PackGraphCoding {
+    static let floatEncoding = JSONEncoder.NonConformingFloatEncodingStrategy.convertToString(
+        positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    static let floatDecoding = JSONDecoder.NonConformingFloatDecodingStrategy.convertFromString(
+        positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+}

@@ -1,0 +1,165 @@
+import Foundation
+@testable import Runtime
+import TestSupport
+import XCTest
+
+final class PackRoundTripTests: XCTestCase {
+    func testRoundTripIsBitExact() throws {
+        let folder = try PackFixtures.folder(self)
+        let url = folder.appendingPathComponent("m.pack")
+        let model = PackFixtures.model()
+        let report = try Pack.write(model, to: url)
+        XCTAssertEqual(report.fileSize, try Data(contentsOf: url).count)
+        XCTAssertEqual(report.tensorCount, model.graphs.reduce(0) { $0 + $1.initializers.count })
+
+        let back = try Pack.read(url)
+        XCTAssertEqual(back.metadata, model.metadata)
+        XCTAssertEqual(back.graphs.map(\.name), ["text", "image"])
+        for (a, b) in zip(model.graphs, back.graphs) {
+            XCTAssertEqual(a.inputs, b.inputs)
+            XCTAssertEqual(a.outputs, b.outputs)
+            XCTAssertEqual(a.valueInfo, b.valueInfo)
+            XCTAssertEqual(a.nodes.count, b.nodes.count)
+            for (x, y) in zip(a.nodes, b.nodes) {
+                // NaN attributes are never == themselves; compare their encodings instead.
+                if case .constantOfShape(_, let v) = x.op, v.isNaN {
+                    guard case .constantOfShape(_, let w) = y.op else { return XCTFail("op changed") }
+                    XCTAssertTrue(w.isNaN)
+                } else {
+                    XCTAssertEqual(x, y)
+                }
+            }
+            XCTAssertEqual(Set(a.initializers.keys), Set(b.initializers.keys))
+            for (name, t) in a.initializers {
+                let u = b.initializers[name]!
+                XCTAssertTrue(t.bitwiseEqual(u), "\(a.name)/\(name) differs")
+                XCTAssertEqual(t.quant, u.quant, "\(a.name)/\(name) quant")
+                XCTAssertEqual(u.storage.byteCount, t.byteCount, "\(a.name)/\(name) storage size")
+            }
+        }
+        XCTAssertEqual(back.graphs[0].nodes[0].op, .constantOfShape(dtype: .float32, value: -.infinity))
+        XCTAssertEqual(back.vocabularyBytes, model.vocabularyBytes)
+        XCTAssertNotNil(back.vocabularyBytes)
+    }
+
+    func testWritingIsDeterministic() throws {
+        let folder = try PackFixtures.folder(self)
+        let model = PackFixtures.model()
+        let a = folder.appendingPathComponent("a.pack"), b = folder.appendingPathComponent("b.pack")
+        try Pack.write(model, to: a)
+        // Different threading and batching must not change a byte.
+        try Pack.write(model, to: b, options: PackWriteOptions(threads: 1, batchBytes: 1000))
+        XCTAssertEqual(try Data(contentsOf: a), try Data(contentsOf: b))
+        // Nor must re-writing a model that was read back (borrowed, mapped storage).
+        let c = folder.appendingPathComponent("c.pack")
+        try Pack.write(try Pack.read(a), to: c)
+        XCTAssertEqual(try Data(contentsOf: a), try Data(contentsOf: c))
+    }
+
+    func testLargeBlobIsDeterministicAcrossThreadCounts() throws {
+        // Blobs of 16 MB and more go through zstd's multithreaded mode.
+        let n = (BlobCodec.multithreadedBytes + 4096) / 4
+        let t = Tensor(dtype: .float32, shape: [n])
+        let p = t.data.assumingMemoryBound(to: Float.self)
+        var state: UInt32 = 1
+        for i in 0..<n {
+            state = state &* 1_664_525 &+ 1_013_904_223
+            p[i] = Float(Int32(bitPattern: state) >> 20) * 1e-3
+        }
+        var g = Graph(name: "main")
+        g.initializers["big"] = t
+        let folder = try PackFixtures.folder(self)
+        let a = folder.appendingPathComponent("a.pack"), b = folder.appendingPathComponent("b.pack")
+        let report = try Pack.write(Model(graphs: [g]), to: a, options: PackWriteOptions(threads: 1))
+        try Pack.write(Model(graphs: [g]), to: b, options: PackWriteOptions(threads: 2))
+        XCTAssertEqual(report.codecCounts[.shuffleZstd], 1)
+        XCTAssertEqual(try Data(contentsOf: a), try Data(contentsOf: b))
+        XCTAssertTrue(try Pack.read(b).graphs[0].initializers["big"]!.bitwiseEqual(t))
+    }
+
+    func testEveryTensorIsAligned() throws {
+        let folder = try PackFixtures.folder(self)
+        let url = folder.appendingPathComponent("m.pack")
+        try Pack.write(PackFixtures.model(), to: url)
+        let info = try Pack.readDirectory(url)
+        XCTAssertTrue(info.tensors.contains { $0.codec == .raw && $0.rawSize > 0 }, "fixture needs raw blobs")
+        for e in info.tensors { XCTAssertEqual(e.offset % 64, 0, e.name) }
+        let model = try Pack.read(url)
+        for g in model.graphs {
+            for (name, t) in g.initializers {
+                XCTAssertEqual(Int(bitPattern: t.storage.pointer) % 64, 0, "\(g.name)/\(name)")
+            }
+        }
+    }
+
+    func testCodecChoice() throws {
+        let folder = try PackFixtures.folder(self)
+        var g = Graph(name: "main")
+        // Every bit pattern equally likely: incompressible, so stored raw.
+        g.initializers["noise"] = PackFixtures.tensor(.float32, [4096], seed: 7)
+        var rng = SeededRandom(seed: 9)
+        g.initializers["uniform"] = .float32(rng.floats(4096), shape: [4096])
+        g.initializers["zeros"] = Tensor(dtype: .float32, shape: [4096])
+        g.initializers["zeros_f16"] = Tensor(dtype: .float16, shape: [4096])
+        g.initializers["ids"] = Tensor(dtype: .int64, shape: [4096])
+        g.initializers["tiny"] = Tensor(dtype: .float32, shape: [10])
+        let url = folder.appendingPathComponent("c.pack")
+        let report = try Pack.write(Model(graphs: [g]), to: url)
+        let codecs = Dictionary(uniqueKeysWithValues: try Pack.readDirectory(url).tensors.map { ($0.name, $0) })
+        XCTAssertEqual(codecs["main/noise"]?.codec, .raw)
+        XCTAssertEqual(codecs["main/uniform"]?.codec, .shuffleZstd)
+        XCTAssertEqual(codecs["main/zeros"]?.codec, .shuffleZstd)
+        XCTAssertEqual(codecs["main/zeros_f16"]?.codec, .shuffleZstd)
+        XCTAssertEqual(codecs["main/ids"]?.codec, .zstd)
+        XCTAssertEqual(codecs["main/tiny"]?.codec, .raw)
+        XCTAssertLessThan(codecs["main/zeros"]!.storedSize, 200)
+        // Uniform floats in [-1, 1): the shuffled exponent bytes compress.
+        XCTAssertLessThan(Double(codecs["main/uniform"]!.storedSize), 0.9 * 16384)
+        XCTAssertEqual(report.codecCounts[.raw], 2)
+        XCTAssertLessThan(report.storedTensorBytes, report.rawTensorBytes)
+    }
+
+    func testProgressReachesTotal() throws {
+        let folder = try PackFixtures.folder(self)
+        final class Calls: @unchecked Sendable { var values: [(Int, Int)] = [] }
+        let calls = Calls()
+        let model = PackFixtures.model()
+        try Pack.write(model, to: folder.appendingPathComponent("p.pack"),
+                       options: PackWriteOptions(progress: { calls.values.append(($0, $1)) }))
+        let total = model.graphs.reduce(0) { $0 + $1.initializers.values.reduce(0) { $0 + $1.byteCount } }
+        XCTAssertEqual(calls.values.count, model.graphs.reduce(0) { $0 + $1.initializers.count })
+        XCTAssertEqual(calls.values.last?.0, total)
+        XCTAssertTrue(calls.values.allSatisfy { $0.1 == total })
+        XCTAssertEqual(calls.values.map(\.0), calls.values.map(\.0).sorted())
+    }
+
+    func testUnknownMinorVersionAndReservedFieldsAreSkipped() throws {
+        // A later minor version may grow the header; a 1.x reader skips what it does not know.
+        let folder = try PackFixtures.folder(self)
+        let url = folder.appendingPathComponent("m.pack")
+        try Pack.write(PackFixtures.model(), to: url)
+        var bytes = [UInt8](try Data(contentsOf: url))
+        bytes[PackFormat.minorOffset] = 7
+        bytes[120] = 0x5A  // a "reserved" header byte a later minor might use
+        PackSurgery.resealHeader(&bytes)
+        let patched = folder.appendingPathComponent("minor.pack")
+        try Data(bytes).write(to: patched)
+        let info = try Pack.readDirectory(patched)
+        XCTAssertEqual(info.minorVersion, 7)
+        XCTAssertEqual(try Pack.read(patched).graphs.count, 2)
+    }
+
+    func testXXH64MatchesKnownValueAndZstdFrames() throws {
+        XCTAssertEqual(PackChecksum.xxh64([]), 0xEF46_DB37_51D8_E999)
+        // zstd stores the low 32 bits of XXH64(content) at the end of each frame: an independent check.
+        for n in [129, 135, 164, 1000, 4099, 4127] {
+            var bytes = PackFixtures.randomBytes(n, seed: UInt64(n))
+            for i in 0..<n where i % 4 != 0 { bytes[i] = 0 }  // compressible, so zstd is used
+            let t = Tensor(dtype: .uint8, shape: [n], scalars: bytes)
+            let blob = try BlobCodec.encode(t, options: PackWriteOptions(minimumGain: 0, rawBelowBytes: 0))
+            guard let frame = blob.compressed else { XCTFail("n=\(n) not compressed"); continue }
+            let tail = frame.suffix(4).reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+            XCTAssertEqual(tail, PackChecksum.xxh64(bytes) & 0xFFFF_FFFF, "n=\(n)")
+        }
+    }
+}
