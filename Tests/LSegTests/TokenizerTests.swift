@@ -61,10 +61,11 @@ final class TokenizerTests: XCTestCase {
     }
 
     func testPlainTextAndGzipVocabularyAgree() throws {
+        let reference = try tokenizer()  // skips when the vocabulary is absent
         let gz = try [UInt8](Data(contentsOf: repositoryRoot.appendingPathComponent("golden/vocab/bpe_simple_vocab_16e6.txt.gz")))
         let text = try Inflate.gunzip(gz)
         let plain = try Tokenizer(mergesFileData: text)
-        XCTAssertEqual(plain.encode("a photo of a dog"), try tokenizer().encode("a photo of a dog"))
+        XCTAssertEqual(plain.encode("a photo of a dog"), reference.encode("a photo of a dog"))
     }
 
     func testMalformedVocabularyIsRefused() {
