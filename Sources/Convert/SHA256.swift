@@ -1,3 +1,5 @@
+import Foundation
+
 /// SHA-256 (FIPS 180-4), for the source-file digests a pack records. Written for speed on
 /// large weight files: blocks are hashed straight from the caller's memory.
 public struct SHA256: Sendable {
@@ -27,6 +29,12 @@ public struct SHA256: Sendable {
     }
 
     public static func hex(_ bytes: [UInt8]) -> String { bytes.withUnsafeBytes { hex($0) } }
+
+    /// The hex digest of the file at `url` (mapped, not read into memory).
+    public static func hex(file url: URL) throws -> String {
+        let f = try MappedFile(url)
+        return withExtendedLifetime(f) { hex(f.bytes) }
+    }
 
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
         guard let start = bytes.baseAddress, bytes.count > 0 else { return }

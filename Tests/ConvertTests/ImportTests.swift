@@ -151,6 +151,18 @@ final class ImportTests: XCTestCase {
         XCTAssertEqual(m.sources[1].sha256, SHA256.hex([UInt8](bin)))
     }
 
+    /// Aligned external data is used from a private mapping: writing into it must neither
+    /// crash nor change the file.
+    func testExternalDataWritesStayPrivate() throws {
+        let m = try ONNXImporter.load(fixture("external.onnx"))
+        let b = m.graph.initializers["b"]!
+        b.data.assumingMemoryBound(to: Float.self)[0] = 42
+        XCTAssertEqual(b.scalars(as: Float.self), [42, -1, 0, 1])
+        let again = try ONNXImporter.load(fixture("external.onnx"), hashSources: false)
+        XCTAssertEqual(again.graph.initializers["b"]!.scalars(as: Float.self), [-2, -1, 0, 1])
+        XCTAssertEqual(again.sources.map(\.sha256), ["", ""])
+    }
+
     func testExternalDataRefusals() throws {
         for (file, expect) in [("external_escape.onnx", "leaves the model's folder"), ("external_absolute.onnx", "is absolute"),
                                ("external_offset.onnx", "outside 'external.bin'"), ("external_short.onnx", "outside 'external.bin'"),

@@ -21,8 +21,8 @@ final class ExternalDataResolver: @unchecked Sendable {
         free(real)
     }
 
-    /// The external data of `tensor`: `expected` bytes, valid while the resolver lives.
-    func bytes(tensor: String, entries: [(String, String)], expected: Int) throws -> UnsafeRawBufferPointer {
+    /// The external data of `tensor`: `expected` bytes inside `file`'s mapping.
+    func bytes(tensor: String, entries: [(String, String)], expected: Int) throws -> (bytes: UnsafeRawBufferPointer, file: MappedFile) {
         func fail(_ what: String) -> ConvertError { .externalData(file: modelName, tensor: tensor, what: what) }
         var location: String?
         var offset = 0
@@ -48,7 +48,7 @@ final class ExternalDataResolver: @unchecked Sendable {
         guard !overflow, end <= file.byteCount else {
             throw fail("bytes \(offset)..<\(offset &+ expected) lie outside '\(location)' (\(file.byteCount) bytes)")
         }
-        return UnsafeRawBufferPointer(rebasing: file.bytes[offset..<end])
+        return (UnsafeRawBufferPointer(rebasing: file.bytes[offset..<end]), file)
     }
 
     /// Every file used, mapped, by location.

@@ -1,7 +1,8 @@
 import Foundation
 
-/// A read-only memory mapping of a whole file. Weights are read straight from the mapping,
-/// so importing a large model costs page cache rather than a second heap copy.
+/// A private (copy-on-write) memory mapping of a whole file. External weights are used
+/// straight from the mapping, so importing a large model costs page cache rather than a heap
+/// copy; a later in-place edit of such a tensor copies only the pages it writes, never the file.
 final class MappedFile: @unchecked Sendable {
     let url: URL
     let byteCount: Int
@@ -21,7 +22,7 @@ final class MappedFile: @unchecked Sendable {
             base = nil
             return
         }
-        let p = mmap(nil, byteCount, PROT_READ, MAP_PRIVATE, fd, 0)
+        let p = mmap(nil, byteCount, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0)
         guard let p, p != MAP_FAILED else {
             throw ConvertError.io(file: name, what: "cannot map \(byteCount) bytes: \(String(cString: strerror(errno)))")
         }

@@ -57,7 +57,12 @@ final class TensorDecoder: @unchecked Sendable {
         if p.segment != nil { throw fail("segmented tensors are not supported") }
 
         if p.has_data_location != 0 && p.data_location == 1 {
-            let src = try external.bytes(tensor: name, entries: cStringEntries(p.external_data, p.n_external_data), expected: bytes)
+            let (src, mapping) = try external.bytes(tensor: name, entries: cStringEntries(p.external_data, p.n_external_data), expected: bytes)
+            // Aligned data (exporters align large tensors to pages) is used in place; the rest is copied.
+            if bytes > 0, let base = src.baseAddress, Int(bitPattern: base) % TensorStorage.alignment == 0 {
+                return Tensor(dtype: dtype, shape: shape,
+                              storage: TensorStorage(borrowing: UnsafeMutableRawPointer(mutating: base), byteCount: bytes, owner: mapping))
+            }
             return Tensor(dtype: dtype, shape: shape, storage: TensorStorage(copying: src))
         }
         if p.has_data_location != 0 && p.data_location != 0 { throw fail("unknown data_location \(p.data_location)") }
