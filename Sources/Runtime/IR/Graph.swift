@@ -108,3 +108,18 @@ public struct Model: Sendable {
 public enum LSegKit {
     public static let version = "0.1.0"
 }
+
+extension Graph {
+    /// Renames a value everywhere it appears: node inputs and outputs, graph inputs and
+    /// outputs, initializers and value info.
+    public mutating func rename(value old: String, to new: String) {
+        for i in nodes.indices {
+            nodes[i].inputs = nodes[i].inputs.map { $0 == old ? new : $0 }
+            nodes[i].outputs = nodes[i].outputs.map { $0 == old ? new : $0 }
+        }
+        for i in inputs.indices where inputs[i].name == old { inputs[i].name = new }
+        for i in outputs.indices where outputs[i].name == old { outputs[i].name = new }
+        if let t = initializers.removeValue(forKey: old) { initializers[new] = t }
+        if var v = valueInfo.removeValue(forKey: old) { v.name = new; valueInfo[new] = v }
+    }
+}
