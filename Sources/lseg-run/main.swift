@@ -1,7 +1,217 @@
 import ArgumentParser
+import Foundation
+import LSeg
+import Runtime
 
 @main
-struct Main: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "lseg-run")
-    func run() throws { print("not yet") }
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lseg-run",
+        abstract: "Runs a .pack: segment images for text labels, or execute a graph on .npy inputs.",
+        subcommands: [Segment.self, Exec.self, Compare.self])
+}
+
+/// Prints one line on stderr and exits 2 for bad input, 1 otherwise.
+func fail(_ tool: String, _ error: Error) -> ExitCode {
+    FileHandle.standardError.write(Data("\(tool): \(error)\n".utf8))
+    let input = error is LSegError || error is RuntimeError
+    return ExitCode(input ? 2 : 1)
+}
+
+struct Segment: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Segments images into the given labels; writes palette mask PNGs (pixel value = label index).")
+
+    @Argument(help: "The pack.")
+    var pack: String
+
+    @Argument(help: "Images (PNG or JPEG).")
+    var images: [String]
+
+    @Option(help: "Comma-separated labels, e.g. \"dog,tree,other\".")
+    var labels: String
+
+    @Option(name: .shortAndLong, help: "Mask PNG to write; a folder when several images are given.")
+    var output: String?
+
+    @Option(help: "Overlay PNG (photo, mask and legend); a folder when several images are given.")
+    var overlay: String?
+
+    @Option(help: "Threads (default: all cores).")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    func run() throws {
+        do { try segment() } catch let e as ExitCode { throw e } catch { throw fail("lseg-run segment", error) }
+    }
+
+    func target(_ path: String?, for image: String, suffix: String) throws -> String? {
+        guard let path else { return nil }
+        guard images.count > 1 else { return path }
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        let stem = URL(fileURLWithPath: image).deletingPathExtension().lastPathComponent
+        return URL(fileURLWithPath: path).appendingPathComponent("\(stem)-\(suffix).png").path
+    }
+
+    func segment() throws {
+        let names = labels.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard !names.isEmpty else { throw ValidationError("--labels is empty") }
+        guard names.count <= Palette.colours.count else { throw ValidationError("at most \(Palette.colours.count) labels") }
+        let segmenter = try Segmenter(packAt: URL(fileURLWithPath: pack), threads: threads)
+        for path in images {
+            let image = try ImageIO.read(path: path)
+            let t0 = ResourceUsage.now()
+            let r = try segmenter.segment(image, labels: names)
+            let ms = (ResourceUsage.now() - t0) * 1000
+            if let out = try target(output, for: path, suffix: "mask") {
+                let bytes = try ImageIO.encodeLabelPNG(labels: r.labelMap.map { UInt8($0) }, width: r.width, height: r.height,
+                                                       palette: Array(Palette.colours.prefix(names.count)), name: out)
+                try ImageIO.write(bytes, to: out)
+            }
+            if let out = try target(overlay, for: path, suffix: "overlay") {
+                let picture = try LSeg.overlay(image, labelMap: r.labelMap, labels: names)
+                try ImageIO.write(try ImageIO.encodePNG(picture, name: out), to: out)
+            }
+            let shares = zip(names, r.shares).filter { $0.1 > 0 }.sorted { $0.1 > $1.1 }
+                .map { String(format: "%@ %.1f%%", $0.0, $0.1 * 100) }.joined(separator: ", ")
+            print(String(format: "%@ %dx%d: %@ (%.1f ms)", path, r.width, r.height, shares, ms))
+        }
+    }
+}
+
+struct Exec: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Runs a graph on .npy inputs and writes each output as OUTPUT_DIR/NAME.npy.")
+
+    @Argument(help: "The pack.")
+    var pack: String
+
+    @Option(help: "Graph to run (default: all graphs in sequence, as the original export).")
+    var graph: String?
+
+    @Option(name: .customLong("input"), help: "NAME=file.npy, once per input.")
+    var inputs: [String] = []
+
+    @Option(name: .customLong("output-dir"), help: "Folder for the outputs.")
+    var outputDir: String
+
+    @Option(help: "Threads (default: all cores).")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Flag(help: "Print every node with its output shape and statistics.")
+    var trace = false
+
+    func run() throws {
+        do { try exec() } catch let e as ExitCode { throw e } catch { throw fail("lseg-run exec", error) }
+    }
+
+    func exec() throws {
+        var feeds: [String: Tensor] = [:]
+        for spec in inputs {
+            guard let eq = spec.firstIndex(of: "=") else { throw ValidationError("--input wants NAME=file.npy, got '\(spec)'") }
+            feeds[String(spec[..<eq])] = try NPY.read(path: String(spec[spec.index(after: eq)...]))
+        }
+        let model = try Pack.read(URL(fileURLWithPath: pack))
+        let runner = ModelRunner(model: model, threads: threads)
+        if trace { runner.observer = { node, outs in print(Trace.line(node, outs)) } }
+        let outs = try graph.map { try runner.run(graph: $0, inputs: feeds) } ?? runner.runAll(inputs: feeds)
+        try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
+        for (name, t) in outs.sorted(by: { $0.key < $1.key }) {
+            let path = URL(fileURLWithPath: outputDir).appendingPathComponent(Trace.fileName(name) + ".npy").path
+            try NPY.write(t, to: path)
+            print("\(path): \(t.dtype) \(t.shape)")
+        }
+    }
+}
+
+struct Compare: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Runs a graph on reference inputs and names the first node whose output diverges from the reference tensors.",
+        discussion: "The reference folder holds index.json ({\"inputs\": {name: file}, \"tensors\": {name: file}}) and .npy files, e.g. ONNX Runtime's value for every intermediate.")
+
+    @Argument(help: "The pack.")
+    var pack: String
+
+    @Option(help: "Reference folder.")
+    var reference: String
+
+    @Option(help: "Graph to run (default: all graphs in sequence).")
+    var graph: String?
+
+    @Option(help: "Relative tolerance: a node diverges when max |ours - ref| > tol * max |ref|.")
+    var tolerance: Float = 1e-4
+
+    func run() throws {
+        do { try compare() } catch let e as ExitCode { throw e } catch { throw fail("lseg-run compare", error) }
+    }
+
+    func compare() throws {
+        let folder = URL(fileURLWithPath: reference)
+        let index = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("index.json"))) as? [String: Any]
+        guard let inputs = index?["inputs"] as? [String: String], let tensors = index?["tensors"] as? [String: String] else {
+            throw LSegError.badArgument("\(reference)/index.json needs \"inputs\" and \"tensors\" objects")
+        }
+        var feeds: [String: Tensor] = [:]
+        for (name, file) in inputs { feeds[name] = try NPY.read(path: folder.appendingPathComponent(file).path) }
+        let model = try Pack.read(URL(fileURLWithPath: pack))
+        let runner = ModelRunner(model: model, threads: 1)
+        var checked = 0
+        var firstBad: String?
+        let tol = tolerance
+        runner.observer = { node, outs in
+            guard firstBad == nil else { return }
+            for (name, view) in zip(node.outputs, outs) {
+                guard let file = tensors[name], let ref = try? NPY.read(path: folder.appendingPathComponent(file).path) else { continue }
+                checked += 1
+                if let problem = Trace.divergence(view, ref, tolerance: tol) {
+                    firstBad = "node '\(node.name)' (\(node.op.typeName)) output '\(name)': \(problem)"
+                    return
+                }
+            }
+        }
+        _ = try graph.map { try runner.run(graph: $0, inputs: feeds) } ?? runner.runAll(inputs: feeds)
+        if let firstBad {
+            print("first divergence: \(firstBad) (\(checked) tensors compared)")
+            throw ExitCode(3)
+        }
+        print("all \(checked) tensors with a reference agree within \(tolerance) relative")
+    }
+}
+
+enum Trace {
+    static func fileName(_ name: String) -> String {
+        String(name.map { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" || $0 == "." ? $0 : "_" })
+    }
+
+    static func line(_ node: Node, _ outs: [TensorView]) -> String {
+        let parts = zip(node.outputs, outs).map { name, v -> String in
+            var s = "\(name) \(v.dtype)\(v.shape)"
+            if v.dtype == .float32, v.count > 0 {
+                let p = v.pointer(Float.self)
+                var lo = Float.infinity, hi = -Float.infinity, sum: Double = 0
+                for i in 0..<v.count { lo = min(lo, p[i]); hi = max(hi, p[i]); sum += Double(p[i]) }
+                s += String(format: " min %.4g max %.4g mean %.4g", lo, hi, sum / Double(v.count))
+            }
+            return s
+        }
+        return "\(node.name) [\(node.op.typeName)] -> \(parts.joined(separator: "; "))"
+    }
+
+    /// nil when `v` matches `ref`, else what differs.
+    static func divergence(_ v: TensorView, _ ref: Tensor, tolerance: Float) -> String? {
+        guard v.shape == ref.shape else { return "shape \(v.shape), reference \(ref.shape)" }
+        switch (v.dtype, ref.dtype) {
+        case (.float32, .float32):
+            let a = v.pointer(Float.self), b = ref.scalars(as: Float.self)
+            var maxRef: Float = 0, maxErr: Float = 0, at = 0
+            for i in 0..<b.count where b[i].isFinite { maxRef = max(maxRef, abs(b[i])) }
+            for i in 0..<b.count {
+                if b[i].isFinite != a[i].isFinite { return "element \(i) is \(a[i]), reference \(b[i])" }
+                if b[i].isFinite, abs(a[i] - b[i]) > maxErr { maxErr = abs(a[i] - b[i]); at = i }
+            }
+            return maxErr > tolerance * max(maxRef, 1e-12) ? "max abs error \(maxErr) at element \(at) (ours \(a[at]), reference \(b[at])), max |ref| \(maxRef)" : nil
+        default:
+            guard v.dtype == ref.dtype else { return "dtype \(v.dtype), reference \(ref.dtype)" }
+            return memcmp(v.data, ref.data, ref.byteCount) == 0 ? nil : "values differ"
+        }
+    }
 }

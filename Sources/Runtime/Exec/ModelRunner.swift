@@ -8,6 +8,8 @@ public final class ModelRunner: @unchecked Sendable {
     public let threads: Int
     private var cache: [String: (shapes: [String: [Int]], session: Session)] = [:]
     private let lock = NSLock()
+    /// Installed on every session this runner makes (for --trace and compare).
+    public var observer: ((Node, [TensorView]) -> Void)?
 
     public init(model: Model, threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
         self.model = model
@@ -22,6 +24,7 @@ public final class ModelRunner: @unchecked Sendable {
             throw RuntimeError.badInput(name: name, what: "no graph of that name (graphs: \(model.graphs.map(\.name).joined(separator: ", ")))")
         }
         let s = Session(plan: try Plan(graph: g, inputShapes: inputShapes), threads: threads)
+        s.observer = observer
         cache[name] = (inputShapes, s)
         return s
     }

@@ -1,0 +1,114 @@
+import Foundation
+import Runtime
+
+/// LSeg inference: labels -> text features (cached per label set), image -> logits -> label map
+/// at the photo's own size. Works on packs split into `text` and `image` graphs and on
+/// unsplit combined packs (`main` with token and image inputs).
+public final class Segmenter: @unchecked Sendable {
+    public let model: Model
+    public let runner: ModelRunner
+    public let tokenizer: Tokenizer?
+    public let preprocessing: Preprocessing
+    private var cachedLabels: [String] = []
+    private var cachedFeatures: Tensor?
+
+    public struct Result: Sendable {
+        public var labels: [String]
+        public var width: Int
+        public var height: Int
+        /// Label index per pixel, row-major, at the input photo's size.
+        public var labelMap: [Int32]
+        /// Share of pixels per label (0...1).
+        public var shares: [Double]
+        /// Mean logit per label over the image (the model's confidence in each label).
+        public var meanLogits: [Float]
+    }
+
+    public convenience init(packAt url: URL, threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
+        try self.init(model: try Pack.read(url), threads: threads)
+    }
+
+    public init(model: Model, threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
+        self.model = model
+        runner = ModelRunner(model: model, threads: threads)
+        if let bytes = model.vocabularyBytes {
+            tokenizer = try Tokenizer(mergesFileData: bytes, name: "pack vocabulary")
+        } else {
+            tokenizer = nil
+        }
+        guard let pre = model.metadata.preprocessing else {
+            throw LSegError.badArgument("the pack has no preprocessing metadata (input size, mean, std): not an LSeg image model")
+        }
+        preprocessing = pre
+        guard imageGraph != nil else {
+            throw LSegError.badArgument("the pack has no image graph (graphs: \(model.graphs.map(\.name).joined(separator: ", ")))")
+        }
+    }
+
+    /// The graph that takes the image: `image`, or a combined `main`.
+    var imageGraph: Graph? { model.graph(named: "image") ?? model.graph(named: "main") }
+
+    var imageInput: ValueInfo? { imageGraph?.inputs.first { $0.shape?.count == 4 && $0.dtype.isFloat } }
+
+    /// Token ids [N, 77] for the labels.
+    public func tokens(_ labels: [String]) throws -> Tensor {
+        guard let tokenizer else { throw LSegError.badArgument("the pack has no vocabulary, so it cannot take text labels") }
+        let ids = tokenizer.tokenize(labels)
+        return .int64(ids.flatMap { $0 }, shape: [labels.count, ids.first?.count ?? Tokenizer.defaultContextLength])
+    }
+
+    /// L2-normalized text features [N, C] from the text graph, cached for the last label set.
+    public func textFeatures(_ labels: [String]) throws -> Tensor {
+        if labels == cachedLabels, let f = cachedFeatures { return f }
+        guard let text = model.graph(named: "text"), let input = text.inputs.first, let output = text.outputs.first else {
+            throw LSegError.badArgument("the pack has no text graph")
+        }
+        let out = try runner.run(graph: "text", inputs: [input.name: try tokens(labels)])
+        guard let f = out[output.name] else { throw LSegError.badArgument("text graph gave no '\(output.name)'") }
+        cachedLabels = labels
+        cachedFeatures = f
+        return f
+    }
+
+    /// Logits [1, N, H, W] at the model's input size.
+    public func logits(_ image: RGBImage, labels: [String]) throws -> Tensor {
+        guard !labels.isEmpty else { throw LSegError.badArgument("no labels given") }
+        guard let g = imageGraph, let imageInput else { throw LSegError.badArgument("the pack's image graph has no [1, 3, H, W] input") }
+        let p = preprocessing
+        let x = try preprocessTensor(image, height: p.height, width: p.width, mean: p.mean, std: p.std)
+        var feeds: [String: Tensor] = [imageInput.name: x]
+        if g.name == "image" {
+            let features = try textFeatures(labels)
+            for link in model.metadata.links where link.toGraph == "image" { feeds[link.toInput] = features }
+            if let f = g.inputs.first(where: { $0.name != imageInput.name && feeds[$0.name] == nil }) {
+                feeds[f.name] = features   // a pack from separate towers without a recorded link
+            }
+        } else {
+            guard let t = g.inputs.first(where: { $0.dtype == .int64 }) else { throw LSegError.badArgument("graph '\(g.name)' takes no token ids") }
+            feeds[t.name] = try tokens(labels)
+        }
+        let out = try runner.run(graph: g.name, inputs: feeds)
+        guard let name = g.outputs.first?.name, let logits = out[name], logits.rank == 4, logits.shape[1] == labels.count else {
+            throw LSegError.badArgument("the image graph's output is not [1, N, H, W] logits")
+        }
+        return logits
+    }
+
+    /// Segments `image` into `labels`.
+    public func segment(_ image: RGBImage, labels: [String]) throws -> Result {
+        let logits = try logits(image, labels: labels)
+        let n = logits.shape[1], h = logits.shape[2], w = logits.shape[3]
+        let values = logits.scalars(as: Float.self)
+        let map = try labelMap(logits: values, count: n, height: h, width: w, outHeight: image.height, outWidth: image.width)
+        var counts = [Int](repeating: 0, count: n)
+        for l in map { counts[Int(l)] += 1 }
+        var means = [Float](repeating: 0, count: n)
+        for k in 0..<n {
+            var s: Double = 0
+            for i in 0..<(h * w) { s += Double(values[k * h * w + i]) }
+            means[k] = Float(s / Double(max(h * w, 1)))
+        }
+        return Result(labels: labels, width: image.width, height: image.height, labelMap: map,
+                      shares: counts.map { Double($0) / Double(max(map.count, 1)) }, meanLogits: means)
+    }
+}
