@@ -1,0 +1,70 @@
+import Convert
+import Foundation
+import LSeg
+import Runtime
+import TestSupport
+import XCTest
+
+/// golden/manifest.json and the models it names, converted once per test process.
+enum GoldenFixtures {
+    static let root = repositoryRoot.appendingPathComponent("golden")
+
+    nonisolated(unsafe) static let manifest: [String: Any] = {
+        let url = root.appendingPathComponent("manifest.json")
+        guard let data = try? Data(contentsOf: url),
+              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            fatalError("golden/manifest.json is missing or unreadable: run golden/make/run.sh")
+        }
+        return json
+    }()
+
+    static var cases: [[String: Any]] { manifest["cases"] as? [[String: Any]] ?? [] }
+    static var models: [[String: Any]] { manifest["models"] as? [[String: Any]] ?? [] }
+
+    static func url(_ relative: String) -> URL { root.appendingPathComponent(relative) }
+
+    static let vocabulary: [UInt8] = {
+        let bytes = (try? [UInt8](Data(contentsOf: url("vocab/bpe_simple_vocab_16e6.txt.gz")))) ?? []
+        return (try? Inflate.gunzip(bytes)) ?? []
+    }()
+
+    static func options() -> Conversion.Options {
+        var o = Conversion.Options()
+        o.vocabulary = vocabulary
+        o.inputSize = (128, 128)
+        return o
+    }
+
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var converted: [String: Model] = [:]
+
+    /// The converted model for a manifest model key such as "tiny/lseg".
+    static func model(_ key: String) throws -> Model {
+        lock.lock(); defer { lock.unlock() }
+        if let m = converted[key] { return m }
+        let m = try Conversion.convert(url("models/\(key).onnx"), options: options()).model
+        converted[key] = m
+        return m
+    }
+
+    static func tensor(_ spec: Any?) throws -> Tensor {
+        guard let s = spec as? [String: Any], let file = s["file"] as? String else { throw LSegError.badArgument("bad tensor spec \(String(describing: spec))") }
+        return try NPY.read(path: url(file).path)
+    }
+
+    /// Runs a converted model as the original export ran: all graphs in link order.
+    static func run(_ model: Model, _ inputs: [String: Tensor], threads: Int = 2) throws -> [String: Tensor] {
+        try ModelRunner(model: model, threads: threads).runAll(inputs: inputs)
+    }
+}
+
+/// Argmax over axis 1 of [1, N, H, W] logits.
+func argmaxMask(_ t: Tensor) -> [Int] {
+    let n = t.shape[1], hw = t.shape[2] * t.shape[3]
+    let v = t.scalars(as: Float.self)
+    return (0..<hw).map { p in
+        var best = 0
+        for k in 1..<n where v[k * hw + p] > v[best * hw + p] { best = k }
+        return best
+    }
+}
