@@ -13,13 +13,13 @@ extension Plan {
     static func flops(_ op: Op, inputs: [TypedShape?], outputs: [TypedShape]) -> Double {
         guard let out = outputs.first else { return 0 }
         switch op {
-        case .matMul, .linear, .gemm:
+        case .matMul, .linear, .gemm, .qLinear:
             // K is the contracted size: last dim of A (or the first for gemm with transA).
             guard let a = inputs.first ?? nil, let k = a.shape.last else { return 0 }
             var kk = k
             if case .gemm(let g) = op, g.transA, a.shape.count == 2 { kk = a.shape[0] }
             return 2 * Double(out.count) * Double(kk)
-        case .conv:
+        case .conv, .qConv:
             guard inputs.count > 1, let w = inputs[1] else { return 0 }
             return 2 * Double(out.count) * Double(w.shape.dropFirst().reduce(1, *))
         case .convTranspose:

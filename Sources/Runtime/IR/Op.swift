@@ -75,6 +75,27 @@ public enum Op: Sendable, Equatable, Codable {
     // Quantization (written by Quantize; inputs: x, scale, zero point).
     case quantizeLinear(axis: Int)
     case dequantizeLinear(axis: Int)
+    /// int8 Linear: inputs x (float32), weight (int8 [N, K], per-output-channel scales in the
+    /// tensor's QuantParams, zero points 0), optional bias (float32 [N]). x is quantized with
+    /// the calibrated `attrs.input` parameters, multiplied in int8 with int32 accumulation, and
+    /// the result dequantized to float32 with bias and activation applied in the output loop.
+    case qLinear(QLinearAttrs)
+    /// int8 Conv: inputs x (float32 NCHW), weight (int8 [Cout, Cin/group, kh, kw], per-output-
+    /// channel scales), optional bias (float32 [Cout]); float32 out, like qLinear.
+    case qConv(QConvAttrs)
+}
+
+public struct QLinearAttrs: Sendable, Equatable, Codable {
+    /// Per-tensor quantization of the float input (uint8, asymmetric).
+    public var input: QuantParams
+    public var activation: Activation = .none
+    public init(input: QuantParams, activation: Activation = .none) { self.input = input; self.activation = activation }
+}
+
+public struct QConvAttrs: Sendable, Equatable, Codable {
+    public var conv: ConvAttrs
+    public var input: QuantParams
+    public init(conv: ConvAttrs, input: QuantParams) { self.conv = conv; self.input = input }
 }
 
 public struct GemmAttrs: Sendable, Equatable, Codable {
@@ -273,6 +294,8 @@ extension Op {
         case .shape: return "Shape"
         case .quantizeLinear: return "QuantizeLinear"
         case .dequantizeLinear: return "DequantizeLinear"
+        case .qLinear: return "QLinear"
+        case .qConv: return "QConv"
         }
     }
 }

@@ -77,7 +77,7 @@ public final class ExecContext: @unchecked Sendable {
 
 /// The families that implement ops, one file (and one kernel file) each.
 public enum OpFamily: String, Sendable, CaseIterable {
-    case elementwise, reduction, normalization, movement, shapeOps, linearAlgebra, convolution, pooling, resize, quantization
+    case elementwise, reduction, normalization, movement, shapeOps, linearAlgebra, convolution, pooling, resize, quantization, int8
 }
 
 extension Op {
@@ -99,6 +99,7 @@ extension Op {
         case .maxPool, .averagePool: return .pooling
         case .resize: return .resize
         case .quantizeLinear, .dequantizeLinear: return .quantization
+        case .qLinear, .qConv: return .int8
         }
     }
 
@@ -118,7 +119,7 @@ extension Op {
              .abs, .reciprocal, .not, .floor, .ceil, .sin, .cos, .leakyRelu, .gelu, .quickGelu, .clip,
              .cast, .identity, .matMul, .gemm, .linear, .conv, .convTranspose, .batchNorm, .layerNorm,
              .softmax, .maxPool, .averagePool, .argMax, .transpose, .flatten, .concat, .gather, .gatherND,
-             .shape, .quantizeLinear, .dequantizeLinear:
+             .shape, .quantizeLinear, .dequantizeLinear, .qLinear, .qConv:
             return []
         }
     }
@@ -145,6 +146,7 @@ extension Op {
             case .pooling: return try Pooling.infer(self, inputs)
             case .resize: return try ResizeOp.infer(self, inputs)
             case .quantization: return try Quantization.infer(self, inputs)
+            case .int8: return try Int8Ops.infer(self, inputs)
             }
         } catch let e as OpError {
             throw RuntimeError.badNode(node: node, op: typeName, what: e.what)
@@ -156,6 +158,7 @@ extension Op {
         switch family {
         case .linearAlgebra: return LinearAlgebra.workspaceBytes(self, inputs, outputs)
         case .convolution: return Convolution.workspaceBytes(self, inputs, outputs)
+        case .int8: return Int8Ops.workspaceBytes(self, inputs, outputs)
         case .elementwise, .reduction, .normalization, .movement, .shapeOps, .pooling, .resize, .quantization:
             return 0
         }
@@ -175,6 +178,7 @@ extension Op {
             case .pooling: try Pooling.run(self, inputs, outputs, ctx)
             case .resize: try ResizeOp.run(self, inputs, outputs, ctx)
             case .quantization: try Quantization.run(self, inputs, outputs, ctx)
+            case .int8: try Int8Ops.run(self, inputs, outputs, ctx)
             }
         } catch let e as OpError {
             throw RuntimeError.badNode(node: node, op: typeName, what: e.what)
