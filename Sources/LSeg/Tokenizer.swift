@@ -110,8 +110,10 @@ public final class Tokenizer: @unchecked Sendable {
     public func encode(_ text: String) -> [Int64] {
         var ids: [Int64] = []
         for piece in Self.pretokenize(TextCleaning.clean(text)) {
-            if piece == "<|startoftext|>" { ids.append(Self.startOfText); continue }
-            if piece == "<|endoftext|>" { ids.append(Self.endOfText); continue }
+            // OpenAI's CLIP spells the special tokens <|startoftext|>, open_clip <start_of_text>;
+            // either, typed in a label, is the special token.
+            if piece == "<|startoftext|>" || piece == "<start_of_text>" { ids.append(Self.startOfText); continue }
+            if piece == "<|endoftext|>" || piece == "<end_of_text>" { ids.append(Self.endOfText); continue }
             for id in bpe(piece) { ids.append(Int64(id)) }
         }
         return ids
@@ -193,7 +195,7 @@ public final class Tokenizer: @unchecked Sendable {
             for k in 0..<l.count where String(s[i + k]).lowercased() != String(l[k]) { return false }
             return true
         }
-        let literals = ["<|startoftext|>", "<|endoftext|>", "'s", "'t", "'re", "'ve", "'m", "'ll", "'d"]
+        let literals = ["<|startoftext|>", "<|endoftext|>", "<start_of_text>", "<end_of_text>", "'s", "'t", "'re", "'ve", "'m", "'ll", "'d"]
         var i = 0
         while i < s.count {
             let c = s[i]
