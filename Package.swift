@@ -42,7 +42,7 @@ let package = Package(
 
         .target(name: "TestSupport", dependencies: ["Runtime"], path: "Tests/TestSupport"),
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "TestSupport"]),
-        .testTarget(name: "ConvertTests", dependencies: ["Convert", "Runtime", "TestSupport"]),
+        .testTarget(name: "ConvertTests", dependencies: ["Convert", "Runtime", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "LSegTests", dependencies: ["LSeg", "Runtime", "TestSupport"]),
         .testTarget(name: "QuantizeTests", dependencies: ["Quantize", "Runtime", "TestSupport"]),
         .testTarget(name: "GoldenTests", dependencies: ["Convert", "Runtime", "LSeg", "TestSupport"]),

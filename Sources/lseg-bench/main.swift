@@ -1,7 +1,102 @@
 import ArgumentParser
+import Foundation
+import Runtime
 
 @main
-struct Main: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "lseg-bench")
-    func run() throws { print("not yet") }
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lseg-bench",
+        abstract: "Times Session.run on a pack (load and planning reported separately).")
+
+    @Argument(help: "The pack to run.")
+    var pack: String
+
+    @Option(help: "Graph to time (default: every graph, in link order).")
+    var graph: String?
+
+    @Option(help: "Label count N for symbolic label dimensions.")
+    var labels = 3
+
+    @Option(help: "Image size HxW (default: the pack's preprocessing size).")
+    var size: String?
+
+    @Option(help: "Timed runs.")
+    var runs = 5
+
+    @Option(help: "Untimed warm-up runs.")
+    var warmup = 1
+
+    @Option(help: "Threads (default: all cores).")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Flag(help: "Also measure OpenBLAS sgemm GFLOP/s on the same threads (the fp32 ceiling).")
+    var sgemm = false
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func run() throws {
+        do {
+            try bench()
+        } catch {
+            FileHandle.standardError.write(Data("lseg-bench: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+    }
+
+    func bench() throws {
+        let t0 = ResourceUsage.now()
+        let model = try Pack.read(URL(fileURLWithPath: pack))
+        let loadSeconds = ResourceUsage.now() - t0
+        let pre = model.metadata.preprocessing
+        var h = pre?.height ?? 384, w = pre?.width ?? 384
+        if let size {
+            let parts = size.lowercased().split(separator: "x").compactMap { Int($0) }
+            guard parts.count == 2, parts[0] > 0, parts[1] > 0 else { throw ValidationError("--size wants HxW, e.g. 384x384") }
+            h = parts[0]; w = parts[1]
+        }
+        let runner = ModelRunner(model: model, threads: threads)
+        let names = graph.map { [$0] } ?? runner.graphOrder
+        var results: [[String: Any]] = []
+        for name in names {
+            guard let g = model.graph(named: name) else { throw ValidationError("no graph '\(name)' in \(pack)") }
+            let shapes = SyntheticInputs.shapes(for: g, labels: labels, height: h, width: w)
+            let inputs = SyntheticInputs.make(for: g, shapes: shapes)
+            let p0 = ResourceUsage.now()
+            let session = try runner.session(graph: name, inputShapes: shapes)
+            let planSeconds = ResourceUsage.now() - p0
+            for _ in 0..<warmup { _ = try session.run(inputs) }
+            var times: [Double] = []
+            for _ in 0..<max(1, runs) {
+                let s = ResourceUsage.now()
+                _ = try session.run(inputs)
+                times.append((ResourceUsage.now() - s) * 1000)
+            }
+            times.sort()
+            results.append([
+                "graph": name, "shapes": shapes.mapValues { $0.map(String.init).joined(separator: "x") },
+                "median_ms": times[times.count / 2], "min_ms": times.first!, "max_ms": times.last!,
+                "runs": times.count, "plan_s": planSeconds, "arena_bytes": session.plan.arenaBytes,
+                "gflop": session.plan.flops / 1e9,
+            ])
+        }
+        var summary: [String: Any] = [
+            "pack": pack, "threads": threads, "load_s": loadSeconds, "peak_rss_bytes": ResourceUsage.peakRSS, "graphs": results,
+        ]
+        if sgemm { summary["sgemm_gflops"] = BLASCeiling.sgemmGFLOPS(threads: threads) }
+        if json {
+            let data = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            print(String(format: "%@: load %.3f s, peak RSS %.1f MB, %d threads", pack, loadSeconds, Double(ResourceUsage.peakRSS) / 1e6, threads))
+            for r in results {
+                let median = r["median_ms"] as! Double, gflop = r["gflop"] as! Double
+            print(String(format: "  %@: median %.2f ms (min %.2f, max %.2f, %d runs), plan %.3f s, arena %.1f MB, %.1f GFLOP (%.1f GFLOP/s)",
+                         r["graph"] as! String, median, r["min_ms"] as! Double, r["max_ms"] as! Double,
+                         r["runs"] as! Int, r["plan_s"] as! Double, Double(r["arena_bytes"] as! Int) / 1e6,
+                         gflop, gflop / (median / 1000)))
+            }
+            if let g = summary["sgemm_gflops"] as? Double { print(String(format: "  OpenBLAS sgemm ceiling: %.1f GFLOP/s", g)) }
+        }
+    }
 }

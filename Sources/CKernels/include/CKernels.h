@@ -4,4 +4,6 @@
 #include <stdint.h>
 /* CPU feature flags, detected once at run time. */
 int lseg_cpu_has_avx2(void);
+#include "kernels_basic.h"
+#include "kernels_heavy.h"
 #endif

@@ -1,10 +1,215 @@
-// Placeholder until this family's kernels land.
+import CKernels
+
+/// Conv and ConvTranspose (N-D, grouped, fused bias + activation).
+/// Conv: depthwise 2-D runs a direct loop; 1x1 stride-1 unpadded is one sgemm per group; the rest
+/// is im2col into the workspace (chunked over output positions) + sgemm. ConvTranspose: sgemm
+/// (W^T X) into a column buffer in the workspace, then col2im.
 enum Convolution {
+    /// Geometry after defaults and auto-padding are resolved.
+    struct Geometry: Equatable {
+        var batch = 0, inChannels = 0, outChannels = 0, group = 1
+        var inSpatial: [Int] = [], outSpatial: [Int] = [], kernel: [Int] = []
+        var strides: [Int] = [], dilations: [Int] = [], padBegin: [Int] = [], padEnd: [Int] = []
+        var output: [Int] { [batch, outChannels] + outSpatial }
+        var kernelSize: Int { Tensor.elementCount(kernel) }
+        var inSize: Int { Tensor.elementCount(inSpatial) }
+        var outSize: Int { Tensor.elementCount(outSpatial) }
+
+        /// The sliding window for the C kernels: conv reads `inSpatial` at `outSpatial` positions;
+        /// conv transpose scatters into `outSpatial` from `inSpatial` positions.
+        func window(transpose: Bool) -> lseg_window {
+            var w = lseg_window()
+            w.nd = Int32(kernel.count)
+            withUnsafeMutableBytes(of: &w.image) { fill($0, transpose ? outSpatial : inSpatial) }
+            withUnsafeMutableBytes(of: &w.grid) { fill($0, transpose ? inSpatial : outSpatial) }
+            withUnsafeMutableBytes(of: &w.kernel) { fill($0, kernel) }
+            withUnsafeMutableBytes(of: &w.stride) { fill($0, strides) }
+            withUnsafeMutableBytes(of: &w.pad_begin) { fill($0, padBegin) }
+            withUnsafeMutableBytes(of: &w.dilation) { fill($0, dilations) }
+            return w
+        }
+        private func fill(_ raw: UnsafeMutableRawBufferPointer, _ values: [Int]) {
+            let p = raw.bindMemory(to: Int64.self)
+            for (i, v) in values.enumerated() { p[i] = Int64(v) }
+        }
+    }
+
+    static let maxSpatialRank = Int(LSEG_MAX_SPATIAL)
+
+    /// Strides, dilations, kernel and explicit pads with ONNX defaults, checked against `nd`.
+    private static func windowAttrs(_ attrs: ConvAttrs, nd: Int, weightKernel: [Int]) throws
+        -> (kernel: [Int], strides: [Int], dilations: [Int], pads: [Int]) {
+        let kernel = attrs.kernelShape.isEmpty ? weightKernel : attrs.kernelShape
+        guard kernel == weightKernel else { throw OpError("kernel_shape \(attrs.kernelShape) does not match the weight's \(weightKernel)") }
+        let strides = attrs.strides.isEmpty ? Array(repeating: 1, count: nd) : attrs.strides
+        let dilations = attrs.dilations.isEmpty ? Array(repeating: 1, count: nd) : attrs.dilations
+        let pads = attrs.pads.isEmpty ? Array(repeating: 0, count: 2 * nd) : attrs.pads
+        guard strides.count == nd, strides.allSatisfy({ $0 >= 1 }) else { throw OpError("strides \(attrs.strides) must be \(nd) values >= 1") }
+        guard dilations.count == nd, dilations.allSatisfy({ $0 >= 1 }) else { throw OpError("dilations \(attrs.dilations) must be \(nd) values >= 1") }
+        guard pads.count == 2 * nd, pads.allSatisfy({ $0 >= 0 }) else { throw OpError("pads \(attrs.pads) must be \(2 * nd) values >= 0") }
+        guard kernel.allSatisfy({ $0 >= 1 }) else { throw OpError("kernel shape \(kernel) must be positive") }
+        return (kernel, strides, dilations, pads)
+    }
+
+    /// Output size and pads of one axis of a forward sliding window (Conv and the pools).
+    static func forwardAxis(input: Int, kernel: Int, stride: Int, dilation: Int, padBegin: Int, padEnd: Int,
+                            autoPad: AutoPad, ceilMode: Bool = false) throws -> (out: Int, padBegin: Int, padEnd: Int) {
+        let span = (kernel - 1) * dilation + 1
+        switch autoPad {
+        case .sameUpper, .sameLower:
+            let out = (input + stride - 1) / stride
+            let total = Swift.max(0, (out - 1) * stride + span - input)
+            let small = total / 2
+            return autoPad == .sameUpper ? (out, small, total - small) : (out, total - small, small)
+        case .valid, .notSet:
+            let (b, e) = autoPad == .valid ? (0, 0) : (padBegin, padEnd)
+            let room = input + b + e - span
+            guard room >= 0 else { throw OpError("window of \(span) (kernel \(kernel), dilation \(dilation)) exceeds padded input \(input + b + e)") }
+            var out = (ceilMode ? (room + stride - 1) / stride : room / stride) + 1
+            // A ceil-mode window must start inside the input or its begin padding.
+            if ceilMode && (out - 1) * stride >= input + b { out -= 1 }
+            return (out, b, e)
+        }
+    }
+
+    static func convGeometry(_ x: [Int], _ w: [Int], _ attrs: ConvAttrs) throws -> Geometry {
+        guard x.count >= 3 else { throw OpError("Conv input must be [N, C, spatial...] (got \(x))") }
+        let nd = x.count - 2
+        guard nd <= maxSpatialRank else { throw OpError("Conv supports up to \(maxSpatialRank) spatial axes (got \(nd))") }
+        guard w.count == x.count else { throw OpError("Conv weight \(w) must have the input's rank \(x.count)") }
+        guard attrs.group >= 1 else { throw OpError("group \(attrs.group) must be >= 1") }
+        var g = Geometry()
+        g.batch = x[0]; g.inChannels = x[1]; g.outChannels = w[0]; g.group = attrs.group
+        guard g.inChannels % g.group == 0 else { throw OpError("input channels \(g.inChannels) not divisible by group \(g.group)") }
+        guard g.outChannels % g.group == 0 else { throw OpError("output channels \(g.outChannels) not divisible by group \(g.group)") }
+        guard w[1] == g.inChannels / g.group else {
+            throw OpError("weight \(w) expects \(w[1] * g.group) input channels, input \(x) has \(g.inChannels) (group \(g.group))")
+        }
+        let (kernel, strides, dilations, pads) = try windowAttrs(attrs, nd: nd, weightKernel: Array(w[2...]))
+        g.inSpatial = Array(x[2...]); g.kernel = kernel; g.strides = strides; g.dilations = dilations
+        for i in 0..<nd {
+            let a = try forwardAxis(input: x[2 + i], kernel: kernel[i], stride: strides[i], dilation: dilations[i],
+                                    padBegin: pads[i], padEnd: pads[nd + i], autoPad: attrs.autoPad)
+            g.outSpatial.append(a.out); g.padBegin.append(a.padBegin); g.padEnd.append(a.padEnd)
+        }
+        return g
+    }
+
+    static func convTransposeGeometry(_ x: [Int], _ w: [Int], _ attrs: ConvTransposeAttrs) throws -> Geometry {
+        let c = attrs.conv
+        guard x.count >= 3 else { throw OpError("ConvTranspose input must be [N, C, spatial...] (got \(x))") }
+        let nd = x.count - 2
+        guard nd <= maxSpatialRank else { throw OpError("ConvTranspose supports up to \(maxSpatialRank) spatial axes (got \(nd))") }
+        guard w.count == x.count else { throw OpError("ConvTranspose weight \(w) must have the input's rank \(x.count)") }
+        guard c.group >= 1 else { throw OpError("group \(c.group) must be >= 1") }
+        var g = Geometry()
+        g.batch = x[0]; g.inChannels = x[1]; g.group = c.group; g.outChannels = w[1] * c.group
+        guard w[0] == g.inChannels else { throw OpError("weight \(w) expects \(w[0]) input channels, input \(x) has \(g.inChannels)") }
+        guard g.inChannels % g.group == 0 else { throw OpError("input channels \(g.inChannels) not divisible by group \(g.group)") }
+        let (kernel, strides, dilations, pads) = try windowAttrs(c, nd: nd, weightKernel: Array(w[2...]))
+        let outputPadding = attrs.outputPadding.isEmpty ? Array(repeating: 0, count: nd) : attrs.outputPadding
+        guard outputPadding.count == nd, outputPadding.allSatisfy({ $0 >= 0 }) else {
+            throw OpError("output_padding \(attrs.outputPadding) must be \(nd) values >= 0")
+        }
+        var outputShape = attrs.outputShape
+        if outputShape.count == nd + 2 { outputShape = Array(outputShape[2...]) }
+        guard outputShape.isEmpty || outputShape.count == nd else { throw OpError("output_shape \(attrs.outputShape) must have \(nd) values") }
+        g.inSpatial = Array(x[2...]); g.kernel = kernel; g.strides = strides; g.dilations = dilations
+        for i in 0..<nd {
+            let full = strides[i] * (g.inSpatial[i] - 1) + outputPadding[i] + (kernel[i] - 1) * dilations[i] + 1
+            var b = pads[i], e = pads[nd + i], out: Int
+            let target = !outputShape.isEmpty ? outputShape[i]
+                : (c.autoPad == .sameUpper || c.autoPad == .sameLower) ? g.inSpatial[i] * strides[i] : -1
+            if target >= 0 {
+                // ONNX: pads are generated to reach the requested size; SAME_UPPER puts the odd one at the end.
+                let total = Swift.max(0, full - target)
+                (b, e) = c.autoPad == .sameUpper ? (total / 2, total - total / 2) : (total - total / 2, total / 2)
+                out = target
+            } else {
+                if c.autoPad == .valid { b = 0; e = 0 }
+                out = full - b - e
+            }
+            guard out >= 0 else { throw OpError("ConvTranspose output size \(out) on spatial axis \(i) is negative") }
+            g.outSpatial.append(out); g.padBegin.append(b); g.padEnd.append(e)
+        }
+        return g
+    }
+
+    private static func checkBias(_ bias: [Int]?, _ m: Int) throws {
+        if let bias, bias != [m] { throw OpError("bias \(bias) must be [\(m)]") }
+    }
+
     static func infer(_ op: Op, _ inputs: [ShapeInput?]) throws -> [TypedShape] {
-        throw OpError("\(op.typeName) is not implemented yet")
+        guard inputs.count >= 2, let x = inputs[0], let w = inputs[1] else { throw OpError("\(op.typeName) needs input and weight") }
+        let bias = inputs.count > 2 ? inputs[2] : nil
+        for t in [x, w] + (bias.map { [$0] } ?? []) where t.dtype != .float32 {
+            throw OpError("\(op.typeName) supports float32 only (got \(t.dtype))")
+        }
+        let g: Geometry
+        switch op {
+        case .conv(let attrs): g = try convGeometry(x.shape, w.shape, attrs)
+        case .convTranspose(let attrs): g = try convTransposeGeometry(x.shape, w.shape, attrs)
+        default: throw OpError("\(op.typeName) is not a convolution")
+        }
+        try checkBias(bias?.shape, g.outChannels)
+        return [TypedShape(.float32, g.output)]
     }
+
+    /// Upper bound on the column buffer; larger problems are processed in position chunks.
+    static let columnBudgetBytes = 64 << 20
+
+    enum ConvPath { case depthwise, pointwise, im2col }
+
+    static func convPath(_ g: Geometry) -> ConvPath {
+        if g.group == g.inChannels && g.outChannels == g.inChannels && g.kernel.count == 2 { return .depthwise }
+        if g.kernel.allSatisfy({ $0 == 1 }) && g.strides.allSatisfy({ $0 == 1 })
+            && g.padBegin.allSatisfy({ $0 == 0 }) && g.padEnd.allSatisfy({ $0 == 0 }) { return .pointwise }
+        return .im2col
+    }
+
+    /// Bytes of one column row-set: (rows of the column matrix) * positions, capped by the budget
+    /// but at least one position so any shape can run.
+    static func columnBytes(rows: Int, positions: Int) -> Int {
+        guard rows > 0, positions > 0 else { return 0 }
+        let perPosition = rows * 4
+        let chunk = Swift.min(positions, Swift.max(1, columnBudgetBytes / perPosition))
+        return chunk * perPosition
+    }
+
+    static func workspaceBytes(_ op: Op, _ inputs: [TypedShape?], _ outputs: [TypedShape]) -> Int {
+        guard inputs.count >= 2, let x = inputs[0], let w = inputs[1] else { return 0 }
+        switch op {
+        case .conv(let attrs):
+            guard let g = try? convGeometry(x.shape, w.shape, attrs), convPath(g) == .im2col else { return 0 }
+            return columnBytes(rows: g.inChannels / g.group * g.kernelSize, positions: g.outSize)
+        case .convTranspose(let attrs):
+            guard let g = try? convTransposeGeometry(x.shape, w.shape, attrs) else { return 0 }
+            return columnBytes(rows: g.outChannels / g.group * g.kernelSize, positions: g.inSize)
+        default:
+            return 0
+        }
+    }
+
     static func run(_ op: Op, _ inputs: [TensorView?], _ outputs: [TensorView], _ ctx: ExecContext) throws {
-        throw OpError("\(op.typeName) is not implemented yet")
+        guard inputs.count >= 2, let x = inputs[0], let w = inputs[1], let y = outputs.first else {
+            throw OpError("\(op.typeName) needs input, weight and output")
+        }
+        let bias = inputs.count > 2 ? inputs[2] : nil
+        switch op {
+        case .conv(let attrs):
+            let g = try convGeometry(x.shape, w.shape, attrs)
+            try checkBias(bias?.shape, g.outChannels)
+            try ConvolutionKernels.conv(g, x: x.pointer(Float.self), weight: w.pointer(Float.self),
+                                        bias: bias?.pointer(Float.self), y: y.pointer(Float.self),
+                                        activation: attrs.activation, ctx)
+        case .convTranspose(let attrs):
+            let g = try convTransposeGeometry(x.shape, w.shape, attrs)
+            try checkBias(bias?.shape, g.outChannels)
+            try ConvolutionKernels.convTranspose(g, x: x.pointer(Float.self), weight: w.pointer(Float.self),
+                                                 bias: bias?.pointer(Float.self), y: y.pointer(Float.self),
+                                                 activation: attrs.conv.activation, ctx)
+        default:
+            throw OpError("\(op.typeName) is not a convolution")
+        }
     }
-    static func workspaceBytes(_ op: Op, _ inputs: [TypedShape?], _ outputs: [TypedShape]) -> Int { 0 }
 }

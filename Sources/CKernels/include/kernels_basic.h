@@ -1,0 +1,35 @@
+#ifndef LSEG_KERNELS_BASIC_H
+#define LSEG_KERNELS_BASIC_H
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+/* float16 <-> float32, round to nearest even (F16C when the CPU has it). */
+void lseg_f16_to_f32(const uint16_t *src, float *dst, size_t n);
+void lseg_f32_to_f16(const float *src, uint16_t *dst, size_t n);
+float lseg_f16_to_f32_one(uint16_t h);
+uint16_t lseg_f32_to_f16_one(float f);
+int lseg_cpu_has_f16c(void);
+
+/* Elementwise binary float32 ops over one row: a and b advance by a_step / b_step (0 or 1). */
+typedef enum {
+    LSEG_BIN_ADD = 0, LSEG_BIN_SUB = 1, LSEG_BIN_MUL = 2, LSEG_BIN_DIV = 3, LSEG_BIN_MAX = 4, LSEG_BIN_MIN = 5
+} lseg_binary_op;
+void lseg_binary_f32(int op, const float *a, int a_step, const float *b, int b_step, float *out, size_t n);
+
+/* Vectorized unary float32 functions (polynomial approximations, within ~1e-6 relative of libm). */
+typedef enum {
+    LSEG_UN_EXP = 0, LSEG_UN_SIGMOID = 1, LSEG_UN_TANH = 2, LSEG_UN_ERF = 3, LSEG_UN_GELU_ERF = 4,
+    LSEG_UN_GELU_TANH = 5, LSEG_UN_QUICK_GELU = 6, LSEG_UN_RELU = 7, LSEG_UN_SQRT = 8, LSEG_UN_NEG = 9,
+    LSEG_UN_ABS = 10, LSEG_UN_RECIPROCAL = 11
+} lseg_unary_op;
+void lseg_unary_f32(int op, const float *x, float *y, size_t n);
+/* With `use_simd` 0 the portable build is used even on AVX2 machines (tests compare both). */
+void lseg_unary_f32_variant(int op, const float *x, float *y, size_t n, int use_simd);
+
+/* Softmax over contiguous rows of length n. A row of all -inf gives NaN (as ONNX Runtime). */
+void lseg_softmax_rows_f32(const float *x, float *y, size_t rows, size_t n);
+/* LayerNorm over contiguous rows: y = (x - mean) / sqrt(var + eps) * scale + bias (bias may be NULL). */
+void lseg_layernorm_rows_f32(const float *x, const float *scale, const float *bias, float *y,
+                             size_t rows, size_t n, float eps);
+#endif

@@ -1,0 +1,64 @@
+#ifndef LSEG_KERNELS_HEAVY_H
+#define LSEG_KERNELS_HEAVY_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* Kernels for the compute-heavy op families (linear algebra, convolution, pooling, resize).
+   Sizes are int64_t; callers (Runtime/Kernels, the *Kernels.swift files) validate every shape first.
+   Ranges [begin, end) let Swift split work across threads without overlap. */
+
+/* Activation codes, mirrored by Activation in Swift. */
+enum { LSEG_ACT_NONE = 0, LSEG_ACT_RELU = 1, LSEG_ACT_GELU = 2, LSEG_ACT_QUICKGELU = 3, LSEG_ACT_LEAKYRELU = 4 };
+
+/* y[r * ld + c] = act(y[r * ld + c] + col_bias[c] + row_bias[r]) for r < rows, c < cols;
+   either bias may be NULL. */
+void lseg_bias_activation(float *y, int64_t rows, int64_t cols, int64_t ld,
+                          const float *col_bias, const float *row_bias, int act, float alpha);
+
+/* Geometry of one N-D sliding window (nd <= LSEG_MAX_SPATIAL). `grid` is the shape the
+   window positions enumerate (conv output, or conv-transpose input); `image` the shape the
+   windows read (conv input) or scatter into (conv-transpose output).
+   image position = grid position * stride - pad_begin + kernel offset * dilation. */
+#define LSEG_MAX_SPATIAL 8
+typedef struct {
+    int32_t nd;
+    int64_t image[LSEG_MAX_SPATIAL];
+    int64_t grid[LSEG_MAX_SPATIAL];
+    int64_t kernel[LSEG_MAX_SPATIAL];
+    int64_t stride[LSEG_MAX_SPATIAL];
+    int64_t pad_begin[LSEG_MAX_SPATIAL];
+    int64_t dilation[LSEG_MAX_SPATIAL];
+} lseg_window;
+
+/* col[(c * K + k) * (p_end - p_begin) + (p - p_begin)] = image value under window p, tap k
+   (0 outside), for channels c in [c_begin, c_end) and grid positions p in [p_begin, p_end).
+   K = product of kernel. x points at channel 0. The 2-D variant requires nd == 2. */
+void lseg_im2col(const float *x, const lseg_window *w, int64_t c_begin, int64_t c_end,
+                 int64_t p_begin, int64_t p_end, float *col);
+void lseg_im2col_2d(const float *x, const lseg_window *w, int64_t c_begin, int64_t c_end,
+                    int64_t p_begin, int64_t p_end, float *col);
+
+/* The adjoint: y[c, image position] += col[...] for the same index relation (conv transpose). */
+void lseg_col2im(const float *col, const lseg_window *w, int64_t c_begin, int64_t c_end,
+                 int64_t p_begin, int64_t p_end, float *y);
+
+/* Depthwise 2-D convolution (one filter per channel) for channels [c_begin, c_end).
+   x: [C, H, W] (w->image), y: [C, OH, OW] (w->grid), weight: [C, KH, KW]; bias may be NULL. */
+void lseg_depthwise_conv2d(const float *x, const float *weight, const float *bias, float *y,
+                           const lseg_window *w, int64_t c_begin, int64_t c_end);
+
+/* 2-D pooling over planes [p_begin, p_end): x [planes, H, W] (w->image), y [planes, OH, OW]
+   (w->grid). Average pooling counts taps inside the input, or with count_include_pad the taps
+   inside the padded input (image + pad_end), as ONNX Runtime does. */
+void lseg_max_pool2d(const float *x, float *y, const lseg_window *w, int64_t p_begin, int64_t p_end);
+void lseg_average_pool2d(const float *x, float *y, const lseg_window *w, const int64_t *pad_end,
+                         int count_include_pad, int64_t p_begin, int64_t p_end);
+
+/* Bilinear resampling of planes [IH, IW] -> [OH, OW] for flat output rows
+   [row_begin, row_end) over (plane, oy). Per output row: source rows y0/y1 with weight wy
+   of y1; per output column: x0/x1 with weight wx of x1. scratch holds 2 * OW floats. */
+void lseg_resize_bilinear(const float *x, float *y, int64_t IH, int64_t IW, int64_t OH, int64_t OW,
+                          int64_t row_begin, int64_t row_end,
+                          const int64_t *y0, const int64_t *y1, const float *wy,
+                          const int64_t *x0, const int64_t *x1, const float *wx, float *scratch);
+#endif

@@ -1,1 +1,0 @@
-// LSeg module

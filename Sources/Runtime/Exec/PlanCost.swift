@@ -1,0 +1,32 @@
+extension Plan {
+    /// Multiply-add work of one run, counted as 2 FLOPs per multiply-add, for GEMM-like ops
+    /// (matmul, gemm, linear, conv, conv-transpose). Elementwise work is not counted.
+    public var flops: Double {
+        var total = 0.0
+        for step in steps {
+            total += Plan.flops(graph.nodes[step.nodeIndex].op, inputs: step.inputs.map { $0.map { types[$0] } },
+                                outputs: step.outputs.map { types[$0] })
+        }
+        return total
+    }
+
+    static func flops(_ op: Op, inputs: [TypedShape?], outputs: [TypedShape]) -> Double {
+        guard let out = outputs.first else { return 0 }
+        switch op {
+        case .matMul, .linear, .gemm:
+            // K is the contracted size: last dim of A (or the first for gemm with transA).
+            guard let a = inputs.first ?? nil, let k = a.shape.last else { return 0 }
+            var kk = k
+            if case .gemm(let g) = op, g.transA, a.shape.count == 2 { kk = a.shape[0] }
+            return 2 * Double(out.count) * Double(kk)
+        case .conv:
+            guard inputs.count > 1, let w = inputs[1] else { return 0 }
+            return 2 * Double(out.count) * Double(w.shape.dropFirst().reduce(1, *))
+        case .convTranspose:
+            guard let x = inputs.first ?? nil, inputs.count > 1, let w = inputs[1] else { return 0 }
+            return 2 * Double(x.count) * Double(w.shape.dropFirst().reduce(1, *))
+        default:
+            return 0
+        }
+    }
+}

@@ -1,5 +1,0 @@
-import XCTest
-
-final class ConvertTestsPlaceholder: XCTestCase {
-    func testBuilds() { XCTAssertTrue(true) }
-}

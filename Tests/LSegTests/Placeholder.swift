@@ -1,5 +1,0 @@
-import XCTest
-
-final class LSegTestsPlaceholder: XCTestCase {
-    func testBuilds() { XCTAssertTrue(true) }
-}

@@ -1,0 +1,61 @@
+"""Shared pieces of the benchmark scripts: paths, the Python that has onnxruntime, child-process
+timing with peak RSS, and table printing. Benchmarks never run in CI."""
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FULL = os.path.join(ROOT, "golden", "full")
+OUT = os.path.join(ROOT, "bench", "out")
+BIN = os.path.join(ROOT, ".build", "release")
+
+
+def build_release():
+    subprocess.run([os.path.join(ROOT, "scripts", "install-deps")], check=True)
+    subprocess.run(["swift", "build", "-c", "release"], cwd=ROOT, check=True)
+
+
+def tool(name):
+    return os.path.join(BIN, name)
+
+
+def run_measured(cmd, **kw):
+    """Runs cmd; returns (seconds, peak RSS bytes of that child, stdout)."""
+    t0 = time.monotonic()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    _, status, ru = os.wait4(p.pid, 0)
+    seconds = time.monotonic() - t0
+    out = p.stdout.read()
+    err = p.stderr.read()
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        sys.exit(f"{' '.join(cmd)} failed ({code}):\n{err}")
+    return seconds, ru.ru_maxrss * 1024, out
+
+
+def onnx_bytes(path):
+    """Size of an ONNX file plus its external data files, if any."""
+    total = os.path.getsize(path)
+    folder = os.path.dirname(path)
+    stem = os.path.basename(path)
+    for f in os.listdir(folder):
+        if f.startswith(stem) and f != stem:
+            total += os.path.getsize(os.path.join(folder, f))
+    return total
+
+
+def need(path, hint):
+    if not os.path.exists(path):
+        sys.exit(f"{path} is missing: {hint}")
+
+
+def table(rows, headers):
+    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(headers)]
+    line = "  ".join(str(h).ljust(w) for h, w in zip(headers, widths))
+    print(line)
+    print("-" * len(line))
+    for r in rows:
+        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
