@@ -40,42 +40,93 @@ uint64_t lseg_xxh64(const void *data, size_t length, uint64_t seed) {
     return h;
 }
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+// Byte transposition by "perfect shuffles": interleaving the two halves of a block rotates each
+// byte's index bits left by one. For width-4 elements in 64-byte blocks the index is (element:4,
+// byte:2) bits; unshuffle needs a rotation by 2 (two rounds), shuffle by 4 (four rounds).
+static inline void interleave4(__m128i *a, __m128i *b, __m128i *c, __m128i *d) {
+    __m128i x0 = _mm_unpacklo_epi8(*a, *c), x1 = _mm_unpackhi_epi8(*a, *c);
+    __m128i x2 = _mm_unpacklo_epi8(*b, *d), x3 = _mm_unpackhi_epi8(*b, *d);
+    *a = x0; *b = x1; *c = x2; *d = x3;
+}
+static inline void interleave2(__m128i *a, __m128i *b) {
+    __m128i x0 = _mm_unpacklo_epi8(*a, *b), x1 = _mm_unpackhi_epi8(*a, *b);
+    *a = x0; *b = x1;
+}
+#endif
+
 void lseg_byte_shuffle(const void *src, void *dst, size_t count, size_t width) {
     const uint8_t *s = (const uint8_t *)src;
     uint8_t *d = (uint8_t *)dst;
+    size_t i = 0;
     if (width == 4) {
         uint8_t *d0 = d, *d1 = d + count, *d2 = d + 2 * count, *d3 = d + 3 * count;
-        for (size_t i = 0; i < count; i++) {
+#if defined(__SSE2__)
+        for (; i + 16 <= count; i += 16) {
+            __m128i a = _mm_loadu_si128((const __m128i *)(s + 4 * i)), b = _mm_loadu_si128((const __m128i *)(s + 4 * i + 16));
+            __m128i c = _mm_loadu_si128((const __m128i *)(s + 4 * i + 32)), e = _mm_loadu_si128((const __m128i *)(s + 4 * i + 48));
+            for (int round = 0; round < 4; round++) interleave4(&a, &b, &c, &e);
+            _mm_storeu_si128((__m128i *)(d0 + i), a); _mm_storeu_si128((__m128i *)(d1 + i), b);
+            _mm_storeu_si128((__m128i *)(d2 + i), c); _mm_storeu_si128((__m128i *)(d3 + i), e);
+        }
+#endif
+        for (; i < count; i++) {
             d0[i] = s[4 * i]; d1[i] = s[4 * i + 1]; d2[i] = s[4 * i + 2]; d3[i] = s[4 * i + 3];
         }
         return;
     }
     if (width == 2) {
         uint8_t *d0 = d, *d1 = d + count;
-        for (size_t i = 0; i < count; i++) { d0[i] = s[2 * i]; d1[i] = s[2 * i + 1]; }
+#if defined(__SSE2__)
+        for (; i + 16 <= count; i += 16) {
+            __m128i a = _mm_loadu_si128((const __m128i *)(s + 2 * i)), b = _mm_loadu_si128((const __m128i *)(s + 2 * i + 16));
+            for (int round = 0; round < 4; round++) interleave2(&a, &b);
+            _mm_storeu_si128((__m128i *)(d0 + i), a); _mm_storeu_si128((__m128i *)(d1 + i), b);
+        }
+#endif
+        for (; i < count; i++) { d0[i] = s[2 * i]; d1[i] = s[2 * i + 1]; }
         return;
     }
     for (size_t j = 0; j < width; j++)
-        for (size_t i = 0; i < count; i++) d[j * count + i] = s[i * width + j];
+        for (i = 0; i < count; i++) d[j * count + i] = s[i * width + j];
 }
 
 void lseg_byte_unshuffle(const void *src, void *dst, size_t count, size_t width) {
     const uint8_t *s = (const uint8_t *)src;
     uint8_t *d = (uint8_t *)dst;
+    size_t i = 0;
     if (width == 4) {
         const uint8_t *s0 = s, *s1 = s + count, *s2 = s + 2 * count, *s3 = s + 3 * count;
-        for (size_t i = 0; i < count; i++) {
+#if defined(__SSE2__)
+        for (; i + 16 <= count; i += 16) {
+            __m128i a = _mm_loadu_si128((const __m128i *)(s0 + i)), b = _mm_loadu_si128((const __m128i *)(s1 + i));
+            __m128i c = _mm_loadu_si128((const __m128i *)(s2 + i)), e = _mm_loadu_si128((const __m128i *)(s3 + i));
+            interleave4(&a, &b, &c, &e);
+            interleave4(&a, &b, &c, &e);
+            _mm_storeu_si128((__m128i *)(d + 4 * i), a); _mm_storeu_si128((__m128i *)(d + 4 * i + 16), b);
+            _mm_storeu_si128((__m128i *)(d + 4 * i + 32), c); _mm_storeu_si128((__m128i *)(d + 4 * i + 48), e);
+        }
+#endif
+        for (; i < count; i++) {
             d[4 * i] = s0[i]; d[4 * i + 1] = s1[i]; d[4 * i + 2] = s2[i]; d[4 * i + 3] = s3[i];
         }
         return;
     }
     if (width == 2) {
         const uint8_t *s0 = s, *s1 = s + count;
-        for (size_t i = 0; i < count; i++) { d[2 * i] = s0[i]; d[2 * i + 1] = s1[i]; }
+#if defined(__SSE2__)
+        for (; i + 16 <= count; i += 16) {
+            __m128i a = _mm_loadu_si128((const __m128i *)(s0 + i)), b = _mm_loadu_si128((const __m128i *)(s1 + i));
+            interleave2(&a, &b);
+            _mm_storeu_si128((__m128i *)(d + 2 * i), a); _mm_storeu_si128((__m128i *)(d + 2 * i + 16), b);
+        }
+#endif
+        for (; i < count; i++) { d[2 * i] = s0[i]; d[2 * i + 1] = s1[i]; }
         return;
     }
     for (size_t j = 0; j < width; j++)
-        for (size_t i = 0; i < count; i++) d[i * width + j] = s[j * count + i];
+        for (i = 0; i < count; i++) d[i * width + j] = s[j * count + i];
 }
 
 size_t lseg_zstd_compress(void *dst, size_t capacity, const void *src, size_t length, int level, int workers) {

@@ -7,9 +7,9 @@ struct InspectReport: Codable {
         var name: String
         var dtype: String
         /// Dims as numbers or symbol names; nil when the rank is unknown.
-        var shape: [String]?
+        var shape: [Dim]?
         init(_ v: ValueInfo) {
-            name = v.name; dtype = v.dtype.description; shape = v.shape?.map(\.description)
+            name = v.name; dtype = v.dtype.description; shape = v.shape
         }
     }
     struct OpCount: Codable { var op: String; var count: Int }
@@ -71,7 +71,7 @@ struct InspectReport: Codable {
 
     func json() throws -> String {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return String(decoding: try encoder.encode(self), as: UTF8.self)
     }

@@ -10,7 +10,7 @@ func humanBytes(_ n: Int) -> String {
 }
 
 extension InspectReport.Value {
-    var text: String { "\(name)  \(dtype) \(shape.map { "[" + $0.joined(separator: ", ") + "]" } ?? "(rank unknown)")" }
+    var text: String { "\(name)  \(dtype) \(shape.map { "[" + $0.map(\.description).joined(separator: ", ") + "]" } ?? "(rank unknown)")" }
 }
 
 extension InspectReport {

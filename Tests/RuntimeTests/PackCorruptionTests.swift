@@ -1,3 +1,4 @@
+import CZstd
 import Foundation
 @testable import Runtime
 import TestSupport
@@ -22,6 +23,20 @@ enum PackSurgery {
     static func graphRange(_ b: [UInt8]) -> Range<Int> {
         let o = u64(b, PackFormat.graphOffsetOffset)
         return o..<o + u64(b, PackFormat.graphStoredSizeOffset)
+    }
+
+    /// Replaces the graph section with `json`, compressed, and fixes sizes and checksums.
+    static func replaceGraphSection(_ b: inout [UInt8], json: String) {
+        let raw = Array(json.utf8)
+        var frame = [UInt8](repeating: 0, count: ZSTD_compressBound(raw.count))
+        let n = lseg_zstd_compress(&frame, frame.count, raw, raw.count, 1, 0)
+        frame.removeSubrange(n...)
+        b.replaceSubrange(graphRange(b), with: frame)
+        setU64(&b, PackFormat.graphStoredSizeOffset, UInt64(frame.count))
+        setU64(&b, PackFormat.graphRawSizeOffset, UInt64(raw.count))
+        setU64(&b, PackFormat.fileSizeOffset, UInt64(b.count))
+        setU64(&b, PackFormat.graphChecksumOffset, PackChecksum.xxh64(frame))
+        resealHeader(&b)
     }
 
     static func resealHeader(_ b: inout [UInt8]) {
@@ -198,6 +213,35 @@ final class PackCorruptionTests: XCTestCase {
         b[entryStart(0) + 4] = 200
         PackSurgery.resealDirectory(&b)
         assertBadPack(["directory entry 0", "unknown dtype 200"]) { try read(b) }
+    }
+
+    func testInvalidGraphSectionContent() {
+        var b = original
+        PackSurgery.replaceGraphSection(&b, json: #"{"metadata": 5, "graphs": []}"#)
+        assertBadPack(["graph section: invalid content", "metadata"]) { try read(b) }
+        b = original
+        PackSurgery.replaceGraphSection(&b, json: "not json")
+        assertBadPack(["graph section: invalid content"]) { try read(b) }
+    }
+
+    func testUnknownTrailingEntryFieldsAreSkipped() throws {
+        // A later minor version appends 8 bytes to entry 0; a 1.0 reader must skip them.
+        var b = original
+        let start = entryStart(0)
+        let size = Int(b[start]) | Int(b[start + 1]) << 8
+        b.insert(contentsOf: [1, 2, 3, 4, 5, 6, 7, 8], at: start + size)
+        b[start] = UInt8((size + 8) & 0xFF); b[start + 1] = UInt8((size + 8) >> 8)
+        PackSurgery.setU64(&b, PackFormat.directorySizeOffset, UInt64(PackSurgery.u64(b, PackFormat.directorySizeOffset) + 8))
+        PackSurgery.setU64(&b, PackFormat.graphOffsetOffset, UInt64(PackSurgery.u64(b, PackFormat.graphOffsetOffset) + 8))
+        PackSurgery.setU64(&b, PackFormat.fileSizeOffset, UInt64(b.count))
+        PackSurgery.resealDirectory(&b)
+        let url = folder.appendingPathComponent("extended.pack")
+        try Data(b).write(to: url)
+        let model = try Pack.read(url)
+        let expected = PackFixtures.model()
+        for (g, h) in zip(expected.graphs, model.graphs) {
+            for (name, t) in g.initializers { XCTAssertTrue(t.bitwiseEqual(h.initializers[name]!), name) }
+        }
     }
 
     func testGraphReferencingMissingTensor() throws {

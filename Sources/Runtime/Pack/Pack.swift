@@ -24,8 +24,9 @@ public enum Pack {
 }
 
 public struct PackWriteOptions: Sendable {
-    /// zstd level for tensor blobs and the graph section.
-    public var level: Int32 = 3
+    /// zstd level for tensor blobs and the graph section. Level 1 is the default because on
+    /// shuffled weight-like floats it both compresses better and runs about twice as fast as 3.
+    public var level: Int32 = 1
     /// A blob is stored raw unless compression saves at least this fraction of its size.
     public var minimumGain: Double = 0.05
     /// Tensors smaller than this many bytes are stored raw (not worth a zstd frame).
@@ -37,7 +38,7 @@ public struct PackWriteOptions: Sendable {
     /// Called after each blob is written with (raw tensor bytes done, raw tensor bytes in all).
     public var progress: (@Sendable (_ done: Int, _ total: Int) -> Void)?
 
-    public init(level: Int32 = 3, minimumGain: Double = 0.05, rawBelowBytes: Int = 1024,
+    public init(level: Int32 = 1, minimumGain: Double = 0.05, rawBelowBytes: Int = 1024,
                 threads: Int = ProcessInfo.processInfo.activeProcessorCount, batchBytes: Int = 256 << 20,
                 progress: (@Sendable (_ done: Int, _ total: Int) -> Void)? = nil) {
         self.level = level; self.minimumGain = minimumGain; self.rawBelowBytes = rawBelowBytes

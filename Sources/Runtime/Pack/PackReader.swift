@@ -111,6 +111,10 @@ struct PackReader {
         decoder.nonConformingFloatDecodingStrategy = PackGraphCoding.floatDecoding
         do {
             return try decoder.decode(PackGraphSection.self, from: Data(raw))
+        } catch let DecodingError.dataCorrupted(c), let DecodingError.keyNotFound(_, c),
+                    let DecodingError.typeMismatch(_, c), let DecodingError.valueNotFound(_, c) {
+            let path = c.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
+            throw fail("graph section: invalid content at '\(path)': \(c.debugDescription)")
         } catch {
             throw fail("graph section: invalid content: \(error)")
         }
