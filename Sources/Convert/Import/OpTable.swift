@@ -255,3 +255,13 @@ enum OpTable {
         return Float(bitPattern: sign | UInt32(exp - 15 + 127) << 23 | (man << 13))
     }
 }
+
+extension ONNXImporter {
+    /// The ONNX op types the converter imports (default domain), with the first opset that has
+    /// each, sorted by name; every one is accepted up to the newest supported opset.
+    public static var supportedOps: [(opType: String, since: Int)] {
+        OpTable.table.map { ($0.key, max($0.value.since, OpTable.supportedOpsets.lowerBound)) }.sorted { $0.opType < $1.opType }
+    }
+
+    public static var supportedOpsets: ClosedRange<Int> { OpTable.supportedOpsets }
+}
