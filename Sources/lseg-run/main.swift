@@ -125,14 +125,23 @@ struct Exec: ParsableCommand {
 
 struct Compare: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Runs a graph on reference inputs and names the first node whose output diverges from the reference tensors.",
-        discussion: "The reference folder holds index.json ({\"inputs\": {name: file}, \"tensors\": {name: file}}) and .npy files, e.g. ONNX Runtime's value for every intermediate.")
+        abstract: "Runs a pack on reference inputs and names the first node whose output diverges from reference tensors.",
+        discussion: """
+            The reference folder holds index.json and .npy files, e.g. ONNX Runtime's value of every intermediate
+            (golden/make writes them: golden/intermediates/<case>/index.json). index.json is either
+            {"inputs": {name: file}, "tensors": {name: file}} or golden's form {"tensors": [{"tensor": name,
+            "file": path, "stride": k}]} (a tensor stored as every k-th element), with inputs given by --input.
+            File paths are relative to the folder or to one of its parents.
+            """)
 
     @Argument(help: "The pack.")
     var pack: String
 
-    @Option(help: "Reference folder.")
+    @Option(help: "Reference folder (with index.json).")
     var reference: String
+
+    @Option(name: .customLong("input"), help: "NAME=file.npy, once per input (added to those index.json names).")
+    var inputs: [String] = []
 
     @Option(help: "Graph to run (default: all graphs in sequence).")
     var graph: String?
@@ -144,14 +153,40 @@ struct Compare: ParsableCommand {
         do { try compare() } catch let e as ExitCode { throw e } catch { throw fail("lseg-run compare", error) }
     }
 
+    /// `relative` under the reference folder or the nearest parent that has it.
+    func locate(_ relative: String, from folder: URL) -> URL {
+        var dir = folder
+        for _ in 0..<6 {
+            let u = dir.appendingPathComponent(relative)
+            if FileManager.default.fileExists(atPath: u.path) { return u }
+            dir.deleteLastPathComponent()
+        }
+        return folder.appendingPathComponent(relative)
+    }
+
     func compare() throws {
         let folder = URL(fileURLWithPath: reference)
-        let index = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("index.json"))) as? [String: Any]
-        guard let inputs = index?["inputs"] as? [String: String], let tensors = index?["tensors"] as? [String: String] else {
-            throw LSegError.badArgument("\(reference)/index.json needs \"inputs\" and \"tensors\" objects")
+        let indexURL = folder.appendingPathComponent("index.json")
+        guard let index = try JSONSerialization.jsonObject(with: Data(contentsOf: indexURL)) as? [String: Any] else {
+            throw LSegError.badArgument("\(indexURL.path): not a JSON object")
         }
         var feeds: [String: Tensor] = [:]
-        for (name, file) in inputs { feeds[name] = try NPY.read(path: folder.appendingPathComponent(file).path) }
+        for (name, file) in index["inputs"] as? [String: String] ?? [:] { feeds[name] = try NPY.read(path: locate(file, from: folder).path) }
+        for spec in inputs {
+            guard let eq = spec.firstIndex(of: "=") else { throw ValidationError("--input wants NAME=file.npy, got '\(spec)'") }
+            feeds[String(spec[..<eq])] = try NPY.read(path: String(spec[spec.index(after: eq)...]))
+        }
+        var refs: [String: (file: URL, stride: Int)] = [:]
+        if let map = index["tensors"] as? [String: String] {
+            for (name, file) in map { refs[name] = (locate(file, from: folder), 1) }
+        } else if let list = index["tensors"] as? [[String: Any]] {
+            for t in list {
+                guard let name = t["tensor"] as? String, let file = t["file"] as? String else { continue }
+                refs[name] = (locate(file, from: folder), max(1, t["stride"] as? Int ?? 1))
+            }
+        } else {
+            throw LSegError.badArgument("\(indexURL.path): no \"tensors\"")
+        }
         let model = try Pack.read(URL(fileURLWithPath: pack))
         let runner = ModelRunner(model: model, threads: 1)
         var checked = 0
@@ -160,9 +195,9 @@ struct Compare: ParsableCommand {
         runner.observer = { node, outs in
             guard firstBad == nil else { return }
             for (name, view) in zip(node.outputs, outs) {
-                guard let file = tensors[name], let ref = try? NPY.read(path: folder.appendingPathComponent(file).path) else { continue }
+                guard let ref = refs[name], let t = try? NPY.read(path: ref.file.path) else { continue }
                 checked += 1
-                if let problem = Trace.divergence(view, ref, tolerance: tol) {
+                if let problem = Trace.divergence(view, t, stride: ref.stride, tolerance: tol) {
                     firstBad = "node '\(node.name)' (\(node.op.typeName)) output '\(name)': \(problem)"
                     return
                 }
@@ -196,21 +231,28 @@ enum Trace {
         return "\(node.name) [\(node.op.typeName)] -> \(parts.joined(separator: "; "))"
     }
 
-    /// nil when `v` matches `ref`, else what differs.
-    static func divergence(_ v: TensorView, _ ref: Tensor, tolerance: Float) -> String? {
-        guard v.shape == ref.shape else { return "shape \(v.shape), reference \(ref.shape)" }
+    /// nil when `v` matches `ref` (which may hold every `stride`-th element), else what differs.
+    static func divergence(_ v: TensorView, _ ref: Tensor, stride: Int = 1, tolerance: Float) -> String? {
+        let expected = (v.count + stride - 1) / stride
+        if stride == 1 {
+            guard v.shape == ref.shape else { return "shape \(v.shape), reference \(ref.shape)" }
+        } else {
+            guard ref.count == expected else { return "\(ref.count) reference values for \(v.count) elements at stride \(stride)" }
+        }
         switch (v.dtype, ref.dtype) {
         case (.float32, .float32):
             let a = v.pointer(Float.self), b = ref.scalars(as: Float.self)
             var maxRef: Float = 0, maxErr: Float = 0, at = 0
             for i in 0..<b.count where b[i].isFinite { maxRef = max(maxRef, abs(b[i])) }
             for i in 0..<b.count {
-                if b[i].isFinite != a[i].isFinite { return "element \(i) is \(a[i]), reference \(b[i])" }
-                if b[i].isFinite, abs(a[i] - b[i]) > maxErr { maxErr = abs(a[i] - b[i]); at = i }
+                let x = a[i * stride]
+                if b[i].isFinite != x.isFinite { return "element \(i * stride) is \(x), reference \(b[i])" }
+                if b[i].isFinite, abs(x - b[i]) > maxErr { maxErr = abs(x - b[i]); at = i }
             }
-            return maxErr > tolerance * max(maxRef, 1e-12) ? "max abs error \(maxErr) at element \(at) (ours \(a[at]), reference \(b[at])), max |ref| \(maxRef)" : nil
+            return maxErr > tolerance * max(maxRef, 1e-12) ? "max abs error \(maxErr) at element \(at * stride) (ours \(a[at * stride]), reference \(b[at])), max |ref| \(maxRef)" : nil
         default:
             guard v.dtype == ref.dtype else { return "dtype \(v.dtype), reference \(ref.dtype)" }
+            guard stride == 1 else { return nil }
             return memcmp(v.data, ref.data, ref.byteCount) == 0 ? nil : "values differ"
         }
     }
