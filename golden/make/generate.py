@@ -58,10 +58,21 @@ def sha256(path):
     return h.hexdigest()
 
 
+def json_safe(obj):
+    """Standard JSON has no Infinity or NaN: write them as null (stats of masked tensors)."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
 def write_json(path, obj):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
-        json.dump(obj, f, indent=1, sort_keys=True, ensure_ascii=False)
+        json.dump(json_safe(obj), f, indent=1, sort_keys=True, ensure_ascii=False, allow_nan=False)
         f.write("\n")
 
 
