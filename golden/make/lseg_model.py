@@ -48,7 +48,7 @@ class LSegConfig:
 CONFIGS = {
     # Small enough to commit several copies; the position-embedding grid (6x6) differs from the
     # token grid at 128x128 (8x8) so the exported Resize really interpolates.
-    "tiny": LSegConfig("tiny", 128, 8, 2, 2, 16, 32, 4, 2, [0, 1, 2, 3], 6,
+    "tiny": LSegConfig("tiny", 128, 4, 2, 2, 16, 32, 4, 2, [0, 1, 2, 3], 6,
                        [4, 2, 1, -2], [8, 16, 32, 32], 16),
     # Trained on synthetic scenes (see train.py); text width is what the embedding table costs.
     "trained": LSegConfig("trained", 128, 8, 2, 2, 16, 64, 4, 4, [0, 1, 2, 3], 8,
