@@ -81,6 +81,9 @@ public enum RangeEstimator {
         let levels = entropyLevels
         guard used > levels else { return cap }
         let counts = bins.prefix(used).map(Double.init)
+        // A handful of distinct values quantizes exactly at any threshold (KL 0 everywhere), so
+        // the search says nothing: keep the whole range.
+        guard counts.filter({ $0 > 0 }).count >= 16 else { return cap }
         var suffix = [Double](repeating: 0, count: used + 1)
         for i in stride(from: used - 1, through: 0, by: -1) { suffix[i] = suffix[i + 1] + counts[i] }
         let step = Swift.max(1, (used - levels) / 256)
