@@ -101,6 +101,7 @@ public enum Quantizer {
 
         guard !heldOut.isEmpty else {
             report.layers = layerReports(targets: targets, ranges: ranges, errors: [:], kept: [:])
+            out.metadata.quantization = summary(report, options: options)
             return (out, report)
         }
         var kept: [String: String] = [:]   // "graph/node" -> why
