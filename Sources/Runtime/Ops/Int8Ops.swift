@@ -1,10 +1,129 @@
-// Placeholder until the int8 kernels land.
+import CKernels
+
+/// QLinear and QConv: float in, int8 weights with per-output-channel scales, int32 accumulation,
+/// float out with bias and activation fused (kernels in Int8Kernels.swift).
 enum Int8Ops {
+    /// int32 accumulation of products bounded by 128 * 127 stays exact up to this depth.
+    static let maxDepth = Int(Int32.max) / (128 * 127)
+
+    /// The calibrated per-tensor uint8 parameters of the float input.
+    static func inputQuant(_ q: QuantParams) throws -> (scale: Float, zeroPoint: Int32) {
+        guard q.scales.count == 1, q.zeroPoints.count == 1 else {
+            throw OpError("input quantization must be per tensor (got \(q.scales.count) scales, \(q.zeroPoints.count) zero points)")
+        }
+        let s = q.scales[0], zp = q.zeroPoints[0]
+        guard s.isFinite, s > 0 else { throw OpError("input scale \(s) must be finite and positive") }
+        guard (0...255).contains(zp) else { throw OpError("input zero point \(zp) must be in 0...255 (uint8)") }
+        return (s, zp)
+    }
+
+    /// Per-output-channel weight scales: `channels` positive scales, zero points all 0.
+    static func weightScales(_ q: QuantParams?, channels: Int) throws -> [Float] {
+        guard let q else { throw OpError("int8 weight has no quantization parameters") }
+        guard q.scales.count == channels else {
+            throw OpError("weight has \(q.scales.count) scales for \(channels) output channels")
+        }
+        guard q.axis == nil || q.axis == 0 || channels == 1 else { throw OpError("weight scales must be along axis 0 (got axis \(q.axis!))") }
+        guard q.zeroPoints.allSatisfy({ $0 == 0 }), q.zeroPoints.count == channels || q.zeroPoints.isEmpty || q.zeroPoints.count == 1 else {
+            throw OpError("weight zero points must be 0 (symmetric int8)")
+        }
+        for s in q.scales where !(s.isFinite && s > 0) { throw OpError("weight scale \(s) must be finite and positive") }
+        return q.scales
+    }
+
+    private static func checkTypes(_ op: Op, x: DType, w: DType, bias: DType?) throws {
+        guard x == .float32 else { throw OpError("\(op.typeName) input must be float32 (got \(x))") }
+        guard w == .int8 else { throw OpError("\(op.typeName) weight must be int8 (got \(w))") }
+        if let bias, bias != .float32 { throw OpError("\(op.typeName) bias must be float32 (got \(bias))") }
+    }
+
+    private static func checkBias(_ bias: [Int]?, _ n: Int) throws {
+        if let bias, bias != [n] { throw OpError("bias \(bias) must be [\(n)]") }
+    }
+
+    private static func checkDepth(_ k: Int) throws {
+        guard k <= maxDepth else { throw OpError("reduction depth \(k) exceeds the int32-exact limit \(maxDepth)") }
+    }
+
+    /// QLinear shapes: x [..., K], weight [N, K] -> [..., N].
+    static func linearShapes(_ x: [Int], _ w: [Int]) throws -> (m: Int, n: Int, k: Int, out: [Int]) {
+        guard x.count >= 1 else { throw OpError("QLinear input must have rank >= 1 (got \(x))") }
+        guard w.count == 2 else { throw OpError("QLinear weight must be [N, K] (got \(w))") }
+        let k = x[x.count - 1]
+        guard w[1] == k else { throw OpError("QLinear weight \(w) does not match input depth \(k) of \(x)") }
+        try checkDepth(k)
+        return (Tensor.elementCount(Array(x.dropLast())), w[0], k, Array(x.dropLast()) + [w[0]])
+    }
+
+    static func convGeometry(_ x: [Int], _ w: [Int], _ attrs: ConvAttrs) throws -> Convolution.Geometry {
+        let g = try Convolution.convGeometry(x, w, attrs)
+        guard g.kernel.count <= 2 else { throw OpError("QConv supports 1-D and 2-D convolutions (got \(g.kernel.count) spatial axes)") }
+        try checkDepth(g.inChannels / g.group * g.kernelSize)
+        return g
+    }
+
     static func infer(_ op: Op, _ inputs: [ShapeInput?]) throws -> [TypedShape] {
-        throw OpError("\(op.typeName) is not implemented yet")
+        guard inputs.count >= 2, let x = inputs[0], let w = inputs[1] else { throw OpError("\(op.typeName) needs input and weight") }
+        let bias = inputs.count > 2 ? inputs[2] : nil
+        try checkTypes(op, x: x.dtype, w: w.dtype, bias: bias?.dtype)
+        switch op {
+        case .qLinear(let attrs):
+            _ = try inputQuant(attrs.input)
+            let s = try linearShapes(x.shape, w.shape)
+            try checkBias(bias?.shape, s.n)
+            if let v = w.value { _ = try weightScales(v.quant, channels: s.n) }
+            return [TypedShape(.float32, s.out)]
+        case .qConv(let attrs):
+            _ = try inputQuant(attrs.input)
+            let g = try convGeometry(x.shape, w.shape, attrs.conv)
+            try checkBias(bias?.shape, g.outChannels)
+            if let v = w.value { _ = try weightScales(v.quant, channels: g.outChannels) }
+            return [TypedShape(.float32, g.output)]
+        default:
+            throw OpError("\(op.typeName) is not an int8 op")
+        }
     }
+
+    static func workspaceBytes(_ op: Op, _ inputs: [TypedShape?], _ outputs: [TypedShape]) -> Int {
+        guard inputs.count >= 2, let x = inputs[0], let w = inputs[1] else { return 0 }
+        let path = Int8Kernels.path
+        switch op {
+        case .qLinear:
+            guard let s = try? linearShapes(x.shape, w.shape) else { return 0 }
+            return Int8Kernels.LinearLayout(path: path, m: s.m, n: s.n, k: s.k).bytes
+        case .qConv(let attrs):
+            guard let g = try? convGeometry(x.shape, w.shape, attrs.conv) else { return 0 }
+            return Int8Kernels.ConvLayout(path: path, g).bytes
+        default:
+            return 0
+        }
+    }
+
     static func run(_ op: Op, _ inputs: [TensorView?], _ outputs: [TensorView], _ ctx: ExecContext) throws {
-        throw OpError("\(op.typeName) is not implemented yet")
+        guard inputs.count >= 2, let x = inputs[0], let w = inputs[1], let y = outputs.first else {
+            throw OpError("\(op.typeName) needs input, weight and output")
+        }
+        let bias = inputs.count > 2 ? inputs[2] : nil
+        try checkTypes(op, x: x.dtype, w: w.dtype, bias: bias?.dtype)
+        switch op {
+        case .qLinear(let attrs):
+            let q = try inputQuant(attrs.input)
+            let s = try linearShapes(x.shape, w.shape)
+            try checkBias(bias?.shape, s.n)
+            let scales = try weightScales(w.quant, channels: s.n)
+            try Int8Kernels.linear(path: Int8Kernels.path, m: s.m, n: s.n, k: s.k, x: x.pointer(Float.self),
+                                   weight: w.pointer(Int8.self), weightScales: scales, bias: bias?.pointer(Float.self),
+                                   input: q, activation: attrs.activation, y: y.pointer(Float.self), ctx)
+        case .qConv(let attrs):
+            let q = try inputQuant(attrs.input)
+            let g = try convGeometry(x.shape, w.shape, attrs.conv)
+            try checkBias(bias?.shape, g.outChannels)
+            let scales = try weightScales(w.quant, channels: g.outChannels)
+            try Int8Kernels.conv(path: Int8Kernels.path, g, x: x.pointer(Float.self), weight: w.pointer(Int8.self),
+                                 weightScales: scales, bias: bias?.pointer(Float.self), input: q,
+                                 activation: attrs.conv.activation, y: y.pointer(Float.self), ctx)
+        default:
+            throw OpError("\(op.typeName) is not an int8 op")
+        }
     }
-    static func workspaceBytes(_ op: Op, _ inputs: [TypedShape?], _ outputs: [TypedShape]) -> Int { 0 }
 }

@@ -1,0 +1,87 @@
+#ifndef LSEG_KERNELS_INT8_H
+#define LSEG_KERNELS_INT8_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* int8 GEMM for QLinear / QConv: C[i, j] = sum_k A[i, k] * B[j, k], int32 accumulation.
+
+   Activations are quantized to uint8 q (per-tensor scale and zero point) and stored SHIFTED as
+   int8 q - 128, so every path multiplies int8 by int8: |(q - 128) * w| <= 128 * 127, which keeps
+   NEON's 16-bit products (vmull/vmlal, two per lane) and sdot exact, and AVX2 widens to int16
+   and uses vpmaddwd (exact; vpmaddubsw is avoided because its int16 pair sums saturate).
+   The shift is undone in the epilogue: sum (q - zp) w = acc + (128 - zp) * rowsum(w).
+
+   Operands are packed per path (lseg_i8_*_bytes give sizes; element size 1 or 2 bytes):
+     rows ("A", broadcast side): [round_up(M, MR)][KP] elements, KP = round_up(K, 4), zero padded;
+     cols ("B", vector side):    [ceil(N / 8)][KP / 4][8][4] elements, zero padded.
+   QLinear: rows = quantized activations [M, K], cols = weights [N, K].
+   QConv:   rows = weights [Cout/group, K], cols = im2col of the quantized input (positions). */
+
+enum { LSEG_I8_SCALAR = 0, LSEG_I8_AVX2 = 1, LSEG_I8_NEON = 2, LSEG_I8_NEON_DOT = 3 };
+#define LSEG_I8_NR 8
+
+/* The fastest path this CPU supports (detected once), and whether `path` can run here. */
+int lseg_i8_best_path(void);
+int lseg_i8_path_available(int path);
+const char *lseg_i8_path_name(int path);
+int lseg_i8_mr(int path);
+int lseg_i8_esize(int path);
+int64_t lseg_i8_kp(int64_t k);
+int64_t lseg_i8_rows_bytes(int path, int64_t m, int64_t k);
+int64_t lseg_i8_cols_bytes(int path, int64_t n, int64_t k);
+
+/* Quantizes float rows x[r * ldx + k] (r in [r_begin, r_end), k < K) to shifted int8 in the rows
+   format: q = clamp(round_half_even(x / scale) + zp, 0, 255) - 128 (NaN -> zp). */
+void lseg_i8_quantize_rows(int path, const float *x, int64_t ldx, int64_t k, float scale, int32_t zp,
+                           int64_t r_begin, int64_t r_end, void *rows);
+/* The same quantization into a plain int8 buffer (count elements). */
+void lseg_i8_quantize(const float *x, int64_t count, float scale, int32_t zp, int8_t *q);
+
+/* Packs int8 src[r * ld + k] for rows [r_begin, r_end) into the rows format (tail rows up to
+   round_up(M, MR) must be packed too: pass them with r >= m, they are zero filled). */
+void lseg_i8_pack_rows(int path, const int8_t *src, int64_t ld, int64_t m, int64_t k,
+                       int64_t r_begin, int64_t r_end, void *rows);
+/* Packs int8 element (j, k) = src[j * stride_j + k * stride_k] for j < n into the cols format,
+   panels [panel_begin, panel_end) only. */
+void lseg_i8_pack_cols(int path, const int8_t *src, int64_t stride_j, int64_t stride_k, int64_t n,
+                       int64_t k, int64_t panel_begin, int64_t panel_end, void *cols);
+
+/* im2col straight into the cols format for a 2-D window (the geometry of lseg_window, passed
+   flat): x is shifted int8 [C, H, W]; column j is output position p_begin + j, row k is
+   (c, kh, kw); taps in the padding read `pad` (the zero point, shifted). Panels
+   [panel_begin, panel_end) of n = p_end - p_begin columns. */
+typedef struct {
+    int64_t channels, height, width, out_height, out_width;
+    int64_t kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w;
+} lseg_i8_window;
+void lseg_i8_im2col_pack(int path, const int8_t *x, const lseg_i8_window *w, int8_t pad,
+                         int64_t p_begin, int64_t p_end, int64_t panel_begin, int64_t panel_end, void *cols);
+
+/* Row sums of int8 weights w[r * ld + k], k < K, for rows [0, n). */
+void lseg_i8_row_sums(const int8_t *w, int64_t ld, int64_t n, int64_t k, int32_t *sums);
+
+/* Output stage: y[i * ldy + j] = act((acc + zp_shift * rowsum[ch]) * scale[ch] + bias[ch]) with
+   ch = i (channel_axis 0) or j (channel_axis 1); bias may be NULL; zp_shift = 128 - zp. */
+typedef struct {
+    float *y;
+    int64_t ldy;
+    int32_t channel_axis;
+    int32_t zp_shift;
+    const int32_t *rowsum;
+    const float *scale;
+    const float *bias;
+    int32_t act;
+    float alpha;
+} lseg_i8_epilogue;
+
+/* Computes rows [i_begin, i_end) x panels [panel_begin, panel_end) of the product of packed
+   operands (M x N, depth K). With ep != NULL the epilogue writes floats; otherwise the raw int32
+   sums of the shifted operands go to c[i * ldc + j]. */
+void lseg_i8_gemm(int path, const void *rows, const void *cols, int64_t m, int64_t n, int64_t k,
+                  int64_t i_begin, int64_t i_end, int64_t panel_begin, int64_t panel_end,
+                  const lseg_i8_epilogue *ep, int32_t *c, int64_t ldc);
+
+/* Plain reference on unpacked int8 operands: c[i * ldc + j] = sum_k a[i * lda + k] * b[j * ldb + k]. */
+void lseg_i8_gemm_reference(const int8_t *a, int64_t lda, const int8_t *b, int64_t ldb,
+                            int64_t m, int64_t n, int64_t k, int32_t *c, int64_t ldc);
+#endif

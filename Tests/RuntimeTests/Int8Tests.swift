@@ -1,0 +1,233 @@
+import CKernels
+@testable import Runtime
+import TestSupport
+import XCTest
+
+/// QLinear / QConv against a float reference on the dequantized operands (int32 accumulation is
+/// exact, so only float rounding differs), the SIMD paths against the scalar one bit for bit, the
+/// Plan/Session path (weight quantization reaches the kernel) and the error messages.
+final class Int8Tests: XCTestCase {
+    struct Quantized {
+        var weight: Tensor       // int8 with per-channel scales
+        var dequantized: [Float] // weight * scale
+    }
+
+    private func quantizedWeight(_ shape: [Int], _ rng: inout SeededRandom) -> Quantized {
+        let n = shape[0], per = Tensor.elementCount(shape) / Swift.max(n, 1)
+        let w = (0..<Tensor.elementCount(shape)).map { _ in Int8(Int.random(in: -127...127, using: &rng)) }
+        let scales = (0..<n).map { _ in Float.random(in: 0.001..<0.02, using: &rng) }
+        var t = Tensor(dtype: .int8, shape: shape, scalars: w)
+        t.quant = QuantParams(scales: scales, zeroPoints: [Int32](repeating: 0, count: n), axis: 0)
+        let deq = w.enumerated().map { Float($0.element) * scales[$0.offset / per] }
+        return Quantized(weight: t, dequantized: deq)
+    }
+
+    /// quantize -> dequantize with the op's own rounding (half to even, saturating).
+    private func fakeQuantize(_ x: [Float], _ q: QuantParams) -> [Float] {
+        let s = q.scales[0], zp = q.zeroPoints[0]
+        return x.map { Float(QuantizationKernels.quantizeOne($0, s, zp, 0, 255) - zp) * s }
+    }
+
+    private func inputQuant(_ x: [Float]) -> QuantParams {
+        // Calibrated on slightly less than the range, so some values saturate.
+        let lo = Swift.min(0, x.min() ?? 0) * 0.9, hi = Swift.max(0, x.max() ?? 0) * 0.9
+        let scale = Swift.max((hi - lo) / 255, 1e-6)
+        return QuantParams(scales: [scale], zeroPoints: [Int32((-lo / scale).rounded())])
+    }
+
+    private let activations: [Activation] = [.none, .relu, .gelu, .quickGelu, .leakyRelu(alpha: 0.1)]
+
+    func testQLinearMatchesDequantizedFloatReference() throws {
+        var rng = SeededRandom(seed: 11)
+        let shapes: [([Int], Int)] = [([1, 1], 1), ([1, 5], 1), ([3, 7], 9), ([2, 3, 13], 17), ([1, 30], 37),
+                                      ([50, 64], 24), ([7, 100], 3), ([145, 48], 40)]
+        for (i, (xShape, n)) in shapes.enumerated() {
+            let k = xShape.last!, m = Tensor.elementCount(xShape) / k
+            let x = rng.floats(m * k, -2, 3)
+            let w = quantizedWeight([n, k], &rng)
+            let bias = rng.floats(n)
+            let q = inputQuant(x)
+            let xd = fakeQuantize(x, q)
+            let act = activations[i % activations.count]
+            var expected = [Float](repeating: 0, count: m * n)
+            for r in 0..<m {
+                for j in 0..<n {
+                    var s = 0.0
+                    for t in 0..<k { s += Double(xd[r * k + t]) * Double(w.dequantized[j * k + t]) }
+                    expected[r * n + j] = GemmKernels.referenceActivation(Float(s + Double(bias[j])), act)
+                }
+            }
+            for threads in [1, 2] {
+                let y = try eval1(.qLinear(QLinearAttrs(input: q, activation: act)), [f32(x, xShape), w.weight, f32(bias, [n])],
+                                  threads: threads)
+                XCTAssertEqual(y.shape, Array(xShape.dropLast()) + [n])
+                assertClose(y.scalars(as: Float.self), expected, rtol: 1e-5, atol: 2e-6)
+            }
+        }
+    }
+
+    func testQLinearWithoutBias() throws {
+        var rng = SeededRandom(seed: 12)
+        let x = rng.floats(4 * 10), w = quantizedWeight([6, 10], &rng), q = inputQuant(x)
+        let xd = fakeQuantize(x, q)
+        let y = try eval1(.qLinear(QLinearAttrs(input: q)), [f32(x, [4, 10]), w.weight])
+        let (ref, _) = GemmKernels.referenceMatMul(xd, [4, 10], transpose(w.dequantized, 6, 10), [10, 6])!
+        assertClose(y.scalars(as: Float.self), ref, rtol: 1e-5, atol: 1e-6)
+    }
+
+    private func transpose(_ a: [Float], _ rows: Int, _ cols: Int) -> [Float] {
+        var t = [Float](repeating: 0, count: a.count)
+        for r in 0..<rows { for c in 0..<cols { t[c * rows + r] = a[r * cols + c] } }
+        return t
+    }
+
+    func testQConvVariantsMatchDequantizedFloatReference() throws {
+        struct Case { var x: [Int]; var w: [Int]; var attrs: ConvAttrs }
+        let cases: [Case] = [
+            Case(x: [1, 3, 8, 9], w: [5, 3, 3, 3], attrs: ConvAttrs(pads: [1, 1, 1, 1])),
+            Case(x: [2, 4, 9, 7], w: [6, 4, 3, 3], attrs: ConvAttrs(strides: [2, 2], pads: [1, 0, 1, 2])),
+            Case(x: [1, 4, 6, 6], w: [6, 2, 3, 3], attrs: ConvAttrs(pads: [1, 1, 1, 1], group: 2)),
+            Case(x: [1, 5, 7, 6], w: [5, 1, 3, 3], attrs: ConvAttrs(pads: [1, 1, 1, 1], group: 5)),       // depthwise
+            Case(x: [2, 7, 5, 11], w: [9, 7, 1, 1], attrs: ConvAttrs()),                                 // pointwise
+            Case(x: [1, 6, 9, 9], w: [4, 6, 1, 1], attrs: ConvAttrs(strides: [2, 2])),                   // 1x1 strided
+            Case(x: [1, 3, 11, 10], w: [2, 3, 3, 2], attrs: ConvAttrs(pads: [2, 1, 2, 1], dilations: [2, 3])),
+            Case(x: [1, 2, 5, 5], w: [1, 2, 5, 5], attrs: ConvAttrs()),                                  // one output
+            Case(x: [1, 3, 17], w: [4, 3, 3], attrs: ConvAttrs(strides: [2], pads: [1, 1])),              // 1-D
+            Case(x: [1, 16, 12, 12], w: [24, 16, 3, 3], attrs: ConvAttrs(autoPad: .sameUpper)),
+        ]
+        var rng = SeededRandom(seed: 21)
+        for (i, c) in cases.enumerated() {
+            var attrs = c.attrs
+            attrs.activation = activations[i % activations.count]
+            let x = rng.floats(Tensor.elementCount(c.x), -1, 2)
+            let w = quantizedWeight(c.w, &rng)
+            let bias = rng.floats(c.w[0])
+            let q = inputQuant(x)
+            let g = try Convolution.convGeometry(c.x, c.w, attrs)
+            let expected = ConvolutionKernels.referenceConv(g, x: fakeQuantize(x, q), weight: w.dequantized, bias: bias,
+                                                            activation: attrs.activation)
+            for threads in [1, 2] {
+                let y = try eval1(.qConv(QConvAttrs(conv: attrs, input: q)), [f32(x, c.x), w.weight, f32(bias, [c.w[0]])],
+                                  threads: threads)
+                XCTAssertEqual(y.shape, g.output, "case \(i)")
+                assertClose(y.scalars(as: Float.self), expected, rtol: 1e-5, atol: 2e-6)
+            }
+        }
+    }
+
+    /// Every SIMD path this CPU runs gives the scalar reference's int32 sums exactly, including
+    /// the extremes where u8 x s8 pair sums would saturate 16 bits.
+    func testSIMDPathsMatchScalarInt32Exactly() throws {
+        let paths = [Int32(LSEG_I8_AVX2), Int32(LSEG_I8_NEON), Int32(LSEG_I8_NEON_DOT)].filter { lseg_i8_path_available($0) != 0 }
+        try XCTSkipIf(paths.isEmpty, "no SIMD int8 path on this CPU")
+        var rng = SeededRandom(seed: 31)
+        var shapes: [(Int, Int, Int, Int)] = [(1, 1, 1, 0), (1, 9, 5, 0), (13, 1, 7, 0), (7, 9, 4099, 1), (7, 9, 4099, 2)]
+        for _ in 0..<40 { shapes.append((Int.random(in: 1...40, using: &rng), Int.random(in: 1...40, using: &rng), Int.random(in: 1...90, using: &rng), 0)) }
+        for (m, n, k, fill) in shapes {
+            let a = (0..<m * k).map { _ in fill != 0 ? Int8(-128) : Int8(truncatingIfNeeded: Int.random(in: -128...127, using: &rng)) }
+            let b = (0..<n * k).map { _ in fill == 1 ? Int8(-127) : fill == 2 ? Int8(127) : Int8(Int.random(in: -127...127, using: &rng)) }
+            var reference = [Int32](repeating: 0, count: m * n)
+            lseg_i8_gemm_reference(a, Int64(k), b, Int64(k), Int64(m), Int64(n), Int64(k), &reference, Int64(n))
+            let scalar = packedProduct(Int32(LSEG_I8_SCALAR), a, b, m, n, k)
+            XCTAssertEqual(scalar, reference, "scalar \(m)x\(n)x\(k)")
+            for path in paths {
+                XCTAssertEqual(packedProduct(path, a, b, m, n, k), scalar, "\(Int8Kernels.pathName(path)) \(m)x\(n)x\(k)")
+            }
+        }
+    }
+
+    private func packedProduct(_ path: Int32, _ a: [Int8], _ b: [Int8], _ m: Int, _ n: Int, _ k: Int) -> [Int32] {
+        let mr = Int(lseg_i8_mr(path)), panels = (n + 7) / 8
+        let rows = TensorStorage(byteCount: Int(lseg_i8_rows_bytes(path, Int64(m), Int64(k))))
+        let cols = TensorStorage(byteCount: Int(lseg_i8_cols_bytes(path, Int64(n), Int64(k))))
+        lseg_i8_pack_rows(path, a, Int64(k), Int64(m), Int64(k), 0, Int64((m + mr - 1) / mr * mr), rows.pointer)
+        lseg_i8_pack_cols(path, b, Int64(k), 1, Int64(n), Int64(k), 0, Int64(panels), cols.pointer)
+        var c = [Int32](repeating: -1, count: m * n)
+        lseg_i8_gemm(path, rows.pointer, cols.pointer, Int64(m), Int64(n), Int64(k), 0, Int64(m), 0, Int64(panels), nil, &c, Int64(n))
+        return c
+    }
+
+    /// The float outputs of the full op are bit-identical across paths (same int32, same epilogue).
+    func testQLinearAndQConvOutputsIdenticalAcrossPaths() throws {
+        let paths = [Int32(LSEG_I8_AVX2), Int32(LSEG_I8_NEON), Int32(LSEG_I8_NEON_DOT)].filter { lseg_i8_path_available($0) != 0 }
+        try XCTSkipIf(paths.isEmpty, "no SIMD int8 path on this CPU")
+        var rng = SeededRandom(seed: 41)
+        let (m, n, k) = (23, 19, 45)
+        let x = rng.floats(m * k, -1, 1), w = quantizedWeight([n, k], &rng), bias = rng.floats(n)
+        let q = try Int8Ops.inputQuant(inputQuant(x))
+        let g = try Convolution.convGeometry([1, 5, 9, 8], [7, 5, 3, 3], ConvAttrs(strides: [1, 2], pads: [1, 1, 1, 1]))
+        let cx = rng.floats(5 * 72, -1, 1), cw = quantizedWeight([7, 5, 3, 3], &rng)
+        func run(_ path: Int32) throws -> ([Float], [Float]) {
+            let ws = TensorStorage(byteCount: Swift.max(Int8Kernels.LinearLayout(path: path, m: m, n: n, k: k).bytes,
+                                                        Int8Kernels.ConvLayout(path: path, g).bytes))
+            let ctx = ExecContext(threads: 2, workspace: ws.pointer, workspaceBytes: ws.byteCount)
+            var y = [Float](repeating: 0, count: m * n), cy = [Float](repeating: 0, count: 7 * g.outSize)
+            try x.withUnsafeBufferPointer { xp in
+                try bias.withUnsafeBufferPointer { bp in
+                    try Int8Kernels.linear(path: path, m: m, n: n, k: k, x: xp.baseAddress!, weight: w.weight.data.assumingMemoryBound(to: Int8.self),
+                                           weightScales: w.weight.quant!.scales, bias: bp.baseAddress, input: q, activation: .gelu, y: &y, ctx)
+                }
+            }
+            try cx.withUnsafeBufferPointer { xp in
+                try Int8Kernels.conv(path: path, g, x: xp.baseAddress!, weight: cw.weight.data.assumingMemoryBound(to: Int8.self),
+                                     weightScales: cw.weight.quant!.scales, bias: nil, input: q, activation: .relu, y: &cy, ctx)
+            }
+            return (y, cy)
+        }
+        let scalar = try run(Int32(LSEG_I8_SCALAR))
+        for path in paths {
+            let simd = try run(path)
+            XCTAssertEqual(simd.0, scalar.0, Int8Kernels.pathName(path))
+            XCTAssertEqual(simd.1, scalar.1, Int8Kernels.pathName(path))
+        }
+    }
+
+    /// Session builds constant views with TensorView(Tensor): the weight's scales must arrive.
+    func testSessionPassesWeightQuantization() throws {
+        var rng = SeededRandom(seed: 51)
+        let w = quantizedWeight([5, 8], &rng)
+        let xq = QuantParams(scales: [0.01], zeroPoints: [120])
+        var g = Graph(name: "main")
+        g.inputs = [ValueInfo(name: "x", dtype: .float32, shape: [.symbol("M"), .fixed(8)])]
+        g.outputs = [ValueInfo(name: "y", dtype: .float32, shape: nil)]
+        g.initializers["w"] = w.weight
+        g.nodes = [Node(name: "fc", op: .qLinear(QLinearAttrs(input: xq, activation: .relu)), inputs: ["x", "w"], outputs: ["y"])]
+        let x = rng.floats(3 * 8)
+        let plan = try Plan(graph: g, inputShapes: ["x": [3, 8]])
+        let out = try Session(plan: plan, threads: 2).run(["x": f32(x, [3, 8])])
+        let expected = try eval1(.qLinear(QLinearAttrs(input: xq, activation: .relu)), [f32(x, [3, 8]), w.weight])
+        XCTAssertEqual(out["y"]!.scalars(as: Float.self), expected.scalars(as: Float.self))
+        XCTAssertTrue(out["y"]!.scalars(as: Float.self).contains { $0 > 0 }, "a non-trivial output")
+    }
+
+    func testErrorMessages() {
+        var rng = SeededRandom(seed: 61)
+        let w = quantizedWeight([4, 6], &rng)
+        let x = f32(rng.floats(12), [2, 6])
+        let q = QuantParams(scales: [0.02], zeroPoints: [128])
+        let op = Op.qLinear(QLinearAttrs(input: q))
+        assertOpError(op, [x, f32(rng.floats(24), [4, 6])], "weight must be int8")
+        var noQuant = w.weight
+        noQuant.quant = nil
+        assertOpError(op, [x, noQuant], "no quantization parameters")
+        var wrongCount = w.weight
+        wrongCount.quant = QuantParams(scales: [0.1, 0.2, 0.3], zeroPoints: [0, 0, 0], axis: 0)
+        assertOpError(op, [x, wrongCount], "3 scales for 4 output channels")
+        var nonZero = w.weight
+        nonZero.quant = QuantParams(scales: [0.1, 0.1, 0.1, 0.1], zeroPoints: [0, 1, 0, 0], axis: 0)
+        assertOpError(op, [x, nonZero], "zero points must be 0")
+        assertOpError(.qLinear(QLinearAttrs(input: QuantParams(scales: [0.02], zeroPoints: [300]))), [x, w.weight], "zero point 300")
+        assertOpError(.qLinear(QLinearAttrs(input: QuantParams(scales: [0], zeroPoints: [0]))), [x, w.weight], "scale 0.0")
+        assertOpError(op, [f32(rng.floats(10), [2, 5]), w.weight], "does not match input depth")
+        assertOpError(op, [x, w.weight, f32([1, 2], [2])], "bias [2] must be [4]")
+        let conv = Op.qConv(QConvAttrs(conv: ConvAttrs(), input: q))
+        let cw = quantizedWeight([4, 3, 3, 3], &rng)
+        assertOpError(conv, [f32(rng.floats(3 * 25), [1, 3, 5, 5]), f32(rng.floats(108), [4, 3, 3, 3])], "weight must be int8")
+        var cwBad = cw.weight
+        cwBad.quant = QuantParams(scales: [0.1], zeroPoints: [0], axis: 0)
+        assertOpError(conv, [f32(rng.floats(3 * 25), [1, 3, 5, 5]), cwBad], "1 scales for 4 output channels")
+        assertOpError(conv, [f32(rng.floats(2 * 25), [1, 2, 5, 5]), cw.weight], "input channels")
+        let w3 = quantizedWeight([2, 1, 1, 1, 1], &rng)
+        assertOpError(conv, [f32(rng.floats(8), [1, 1, 2, 2, 2]), w3.weight], "1-D and 2-D")
+    }
+}
