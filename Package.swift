@@ -44,7 +44,7 @@ let package = Package(
         .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "TestSupport"]),
         .testTarget(name: "ConvertTests", dependencies: ["Convert", "Runtime", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "LSegTests", dependencies: ["LSeg", "Runtime", "TestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "QuantizeTests", dependencies: ["Quantize", "Runtime", "TestSupport"]),
+        .testTarget(name: "QuantizeTests", dependencies: ["Quantize", "Convert", "LSeg", "Runtime", "TestSupport"], exclude: ["Golden"]),
         .testTarget(name: "GoldenTests", dependencies: ["Convert", "Runtime", "LSeg", "TestSupport"]),
     ]
 )

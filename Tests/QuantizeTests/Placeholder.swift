@@ -1,5 +1,0 @@
-import XCTest
-
-final class QuantizeTestsPlaceholder: XCTestCase {
-    func testBuilds() { XCTAssertTrue(true) }
-}
