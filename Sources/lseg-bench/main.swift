@@ -35,12 +35,49 @@ struct Bench: ParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
+    @Flag(help: "After timing, profile one run: time per op type and the 20 slowest nodes, GFLOP/s of GEMMs and convolutions.")
+    var profile = false
+
     func run() throws {
         do {
             try bench()
         } catch {
             FileHandle.standardError.write(Data("lseg-bench: \(error)\n".utf8))
             throw ExitCode(2)
+        }
+    }
+
+    /// Times each step of one run through the session observer (called right after each step).
+    func printProfile(_ session: Session, _ inputs: [String: Tensor]) throws {
+        var perNode: [(name: String, op: String, ms: Double, gflop: Double)] = []
+        var last = ResourceUsage.now()
+        var stepIndex = 0
+        let plan = session.plan
+        session.observer = { node, _ in
+            let now = ResourceUsage.now()
+            let step = plan.steps[stepIndex]
+            let gflop = Plan.flops(node.op, inputs: step.inputs.map { $0.map { plan.types[$0] } }, outputs: step.outputs.map { plan.types[$0] }) / 1e9
+            perNode.append((node.name, node.op.typeName, (now - last) * 1000, gflop))
+            stepIndex += 1
+            last = ResourceUsage.now()
+        }
+        _ = try session.run(inputs)
+        session.observer = nil
+        let total = perNode.reduce(0) { $0 + $1.ms }
+        var byOp: [String: (ms: Double, count: Int, gflop: Double)] = [:]
+        for n in perNode {
+            let e = byOp[n.op, default: (0, 0, 0)]
+            byOp[n.op] = (e.ms + n.ms, e.count + 1, e.gflop + n.gflop)
+        }
+        print(String(format: "  profile of one run: %.1f ms in %d steps", total, perNode.count))
+        for (op, e) in byOp.sorted(by: { $0.value.ms > $1.value.ms }) {
+            let rate = e.gflop > 0 ? String(format: ", %.1f GFLOP, %.1f GFLOP/s", e.gflop, e.gflop / (e.ms / 1000)) : ""
+            print(String(format: "    %-20@ %8.1f ms %5.1f%%  %4d nodes%@", op as NSString, e.ms, e.ms / total * 100, e.count, rate))
+        }
+        print("  slowest nodes:")
+        for n in perNode.sorted(by: { $0.ms > $1.ms }).prefix(20) {
+            let rate = n.gflop > 0 ? String(format: " %.1f GFLOP/s", n.gflop / (n.ms / 1000)) : ""
+            print(String(format: "    %8.2f ms  %@ (%@)%@", n.ms, n.name, n.op, rate))
         }
     }
 
@@ -73,6 +110,7 @@ struct Bench: ParsableCommand {
                 times.append((ResourceUsage.now() - s) * 1000)
             }
             times.sort()
+            if profile && !json { try printProfile(session, inputs) }
             results.append([
                 "graph": name, "shapes": shapes.mapValues { $0.map(String.init).joined(separator: "x") },
                 "median_ms": times[times.count / 2], "min_ms": times.first!, "max_ms": times.last!,

@@ -10,7 +10,7 @@ extension Plan {
         return total
     }
 
-    static func flops(_ op: Op, inputs: [TypedShape?], outputs: [TypedShape]) -> Double {
+    public static func flops(_ op: Op, inputs: [TypedShape?], outputs: [TypedShape]) -> Double {
         guard let out = outputs.first else { return 0 }
         switch op {
         case .matMul, .linear, .gemm, .qLinear:
