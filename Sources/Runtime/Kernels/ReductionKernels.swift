@@ -23,6 +23,11 @@ enum ReductionKernels {
             }
         }
 
+        if x.dtype == .float32, let sorted = Optional(axes.sorted()), sorted.count > 0,
+           sorted.last! - sorted.first! == sorted.count - 1,
+           reduceMiddleAxes(kind, x, first: sorted.first!, last: sorted.last!, out, ctx) {
+            return
+        }
         switch x.dtype {
         case .float32:
             let p = x.pointer(Float.self), q = out.pointer(Float.self)
@@ -51,6 +56,87 @@ enum ReductionKernels {
             }
         default:
             throw OpError("type \(x.dtype) is not supported")
+        }
+    }
+
+    /// Fast path for float32 over consecutive axes followed by at least one kept axis, viewed as
+    /// [outer, R, inner]: accumulates whole inner rows (contiguous, vectorizable) in float, as
+    /// ONNX Runtime does. Returns false for kinds it does not handle.
+    static func reduceMiddleAxes(_ kind: ReduceKind, _ x: TensorView, first: Int, last: Int, _ out: TensorView, _ ctx: ExecContext) -> Bool {
+        switch kind {
+        case .sum, .mean, .sumSquare, .l2, .max, .min: break
+        case .prod, .l1, .logSumExp: return false
+        }
+        let outer = x.shape[..<first].reduce(1, *)
+        let r = x.shape[first...last].reduce(1, *)
+        let inner = x.shape[(last + 1)...].reduce(1, *)
+        guard r > 0, inner > 0 else { return false }
+        let p = x.pointer(Float.self), q = out.pointer(Float.self)
+        if inner == 1 {
+            // Rows: one contiguous run per output, summed in eight lanes.
+            ctx.parallelFor(outer, costPerItem: r) { range in
+                for o in range { q[o] = reduceRow(kind, p + o * r, r) }
+            }
+            return true
+        }
+        let block = 4096
+        let blocksPerOuter = (inner + block - 1) / block
+        ctx.parallelFor(outer * blocksPerOuter, costPerItem: r * min(block, inner)) { range in
+            for job in range {
+                let o = job / blocksPerOuter, lo = (job % blocksPerOuter) * block, hi = min(inner, lo + block)
+                let dst = q + o * inner
+                let src0 = p + o * r * inner
+                switch kind {
+                case .sum, .mean:
+                    for i in lo..<hi { dst[i] = src0[i] }
+                    for k in 1..<max(r, 1) where r > 1 { let s = src0 + k * inner; for i in lo..<hi { dst[i] += s[i] } }
+                    if kind == .mean { let inv = 1 / Float(r); for i in lo..<hi { dst[i] *= inv } }
+                case .sumSquare, .l2:
+                    for i in lo..<hi { dst[i] = src0[i] * src0[i] }
+                    for k in 1..<max(r, 1) where r > 1 { let s = src0 + k * inner; for i in lo..<hi { dst[i] += s[i] * s[i] } }
+                    if kind == .l2 { for i in lo..<hi { dst[i] = dst[i].squareRoot() } }
+                case .max:
+                    for i in lo..<hi { dst[i] = src0[i] }
+                    for k in 1..<max(r, 1) where r > 1 { let s = src0 + k * inner; for i in lo..<hi where !(s[i] <= dst[i]) { dst[i] = s[i] } }
+                case .min:
+                    for i in lo..<hi { dst[i] = src0[i] }
+                    for k in 1..<max(r, 1) where r > 1 { let s = src0 + k * inner; for i in lo..<hi where !(s[i] >= dst[i]) { dst[i] = s[i] } }
+                case .prod, .l1, .logSumExp:
+                    break
+                }
+            }
+        }
+        return true
+    }
+
+    @inline(__always) static func reduceRow(_ kind: ReduceKind, _ src: UnsafeMutablePointer<Float>, _ n: Int) -> Float {
+        let raw = UnsafeRawPointer(src)
+        var i = 0
+        switch kind {
+        case .sum, .mean, .sumSquare, .l2:
+            var acc = SIMD8<Float>(repeating: 0)
+            let square = kind == .sumSquare || kind == .l2
+            while i + 8 <= n {
+                let v = raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+                acc += square ? v * v : v
+                i += 8
+            }
+            var total = acc.sum()
+            while i < n { total += square ? src[i] * src[i] : src[i]; i += 1 }
+            switch kind {
+            case .mean: return total / Float(n)
+            case .l2: return total.squareRoot()
+            default: return total
+            }
+        case .max, .min:
+            var best = src[0]
+            for k in 1..<max(n, 1) where n > 1 {
+                let v = src[k]
+                if kind == .max ? !(v <= best) : !(v >= best) { best = v }
+            }
+            return best
+        case .prod, .l1, .logSumExp:
+            return .nan   // not routed here
         }
     }
 
