@@ -18,6 +18,15 @@ enum GoldenFixtures {
         return json
     }()
 
+    /// Another manifest in golden/ (same case format), e.g. "manifest-modern.json".
+    static func manifest(named name: String) throws -> [String: Any] {
+        let data = try Data(contentsOf: root.appendingPathComponent(name))
+        guard let json = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw LSegError.badArgument("golden/\(name) is not a JSON object")
+        }
+        return json
+    }
+
     static var cases: [[String: Any]] { manifest["cases"] as? [[String: Any]] ?? [] }
     static var models: [[String: Any]] { manifest["models"] as? [[String: Any]] ?? [] }
 
