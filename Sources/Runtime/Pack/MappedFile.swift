@@ -24,6 +24,15 @@ final class MappedFile: @unchecked Sendable {
         pointer = p
     }
 
+    /// Tells the kernel the whole pages inside [offset, offset + count) are no longer needed; they
+    /// are read again from the file if touched (the mapping is private and never written there).
+    func release(offset: Int, count n: Int) {
+        guard let pointer, n > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let lo = (offset + page - 1) / page * page, hi = (offset + n) / page * page
+        if hi > lo { madvise(pointer + lo, hi - lo, Int32(MADV_DONTNEED)) }
+    }
+
     var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: pointer, count: count) }
 
     deinit {

@@ -49,7 +49,12 @@ public struct PackWriteOptions: Sendable {
 public struct PackReadOptions: Sendable {
     /// Verify every blob's checksum at load (XXH64 runs at several GB/s; leave it on).
     public var verifyChecksums = true
-    public init(verifyChecksums: Bool = true) { self.verifyChecksums = verifyChecksums }
+    /// Load only these graphs (and only their tensors); nil loads all.
+    public var graphs: Set<String>?
+    public init(verifyChecksums: Bool = true, graphs: Set<String>? = nil) {
+        self.verifyChecksums = verifyChecksums
+        self.graphs = graphs
+    }
 }
 
 /// What a write produced.

@@ -121,7 +121,12 @@ struct PackReader {
     }
 
     func readModel(options: PackReadOptions) throws -> Model {
-        let entries = info.tensors
+        let records = info.graphs.filter { options.graphs?.contains($0.name) ?? true }
+        if let wanted = options.graphs, let missing = wanted.first(where: { w in !records.contains { $0.name == w } }) {
+            throw RuntimeError.badPack(file: path, what: "no graph '\(missing)' (graphs: \(info.graphs.map(\.name).joined(separator: ", ")))")
+        }
+        let needed = Set(records.flatMap { $0.initializers.values })
+        let entries = info.tensors.filter { needed.contains($0.name) }
         // The mapping is read-only here and outlives the loop.
         nonisolated(unsafe) let base = file.bytes
         let mapping = file
@@ -141,13 +146,16 @@ struct PackReader {
                     RuntimeError.badPack(file: path, what: $0)
                 }
             }
+            // A compressed blob's file pages are not needed once decoded: drop them, so resident
+            // memory holds each weight once rather than twice.
+            if e.codec != .raw { mapping.release(offset: e.offset, count: e.storedSize) }
         }
         var storages: [String: TensorStorage] = [:]
         for (i, e) in entries.enumerated() { storages[e.name] = try results[i]!.get() }
         let entryByName = Dictionary(uniqueKeysWithValues: entries.map { ($0.name, $0) })
 
         var graphs: [Graph] = []
-        for record in info.graphs {
+        for record in records {
             var initializers: [String: Tensor] = [:]
             for (name, entryName) in record.initializers {
                 let e = entryByName[entryName]!
