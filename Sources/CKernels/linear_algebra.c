@@ -1,4 +1,5 @@
 #include "kernels_heavy.h"
+#include "kernels_basic.h"
 #include <math.h>
 
 static inline float apply_activation(float v, int act, float alpha) {
@@ -29,6 +30,12 @@ void lseg_bias_activation(float *y, int64_t rows, int64_t cols, int64_t ld,
             break;
         case LSEG_ACT_LEAKYRELU:
             for (int64_t c = 0; c < cols; c++) row[c] = row[c] >= 0.0f ? row[c] : alpha * row[c];
+            break;
+        case LSEG_ACT_GELU:
+            lseg_unary_f32(LSEG_UN_GELU_ERF, row, row, (size_t)cols);   /* vectorized, ~1e-6 of libm */
+            break;
+        case LSEG_ACT_QUICKGELU:
+            lseg_unary_f32(LSEG_UN_QUICK_GELU, row, row, (size_t)cols);
             break;
         default:
             for (int64_t c = 0; c < cols; c++) row[c] = apply_activation(row[c], act, alpha);
