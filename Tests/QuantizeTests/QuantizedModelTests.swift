@@ -110,7 +110,14 @@ final class QuantizedModelTests: XCTestCase {
         XCTAssertTrue(replaced.contains(biggest), "\(biggest) not quantized")
         XCTAssertEqual(text.initializers[biggest + "__int8"]?.dtype, .int8)
         XCTAssertNotNil(m.metadata.vocabularyTensor.flatMap { text.initializers[$0] }, "the vocabulary must survive")
-        XCTAssertLessThan(Double(QuantizeFixtures.weightBytes(m)), 0.4 * Double(QuantizeFixtures.weightBytes(fp32)))
+        // Every replaced weight is stored in a quarter of its float32 bytes (plus its scales).
+        for name in replaced {
+            let g = fp32.graphs.first { $0.initializers[name] != nil }!
+            let before = g.initializers[name]!.byteCount
+            let after = m.graph(named: g.name)!.initializers[name + "__int8"]!.byteCount
+            XCTAssertEqual(after * 4, before, "\(name): \(after) int8 bytes for \(before) float bytes")
+        }
+        XCTAssertLessThan(QuantizeFixtures.weightBytes(m), QuantizeFixtures.weightBytes(fp32) / 2)
         let s = sqnr(try QuantizeFixtures.logits(fp32), try QuantizeFixtures.logits(m))
         XCTAssertGreaterThan(s, 30, "int8-weights logits SQNR \(s) dB")
     }
