@@ -1,0 +1,15 @@
+import Foundation
+import Runtime
+
+// Pack.read maps a file, so each input is written to one file in a private folder first.
+let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lseg-fuzz-pack-\(getpid())")
+let file = folder.appendingPathComponent("input.pack")
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
+    try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    guard (try? Data(bytes: data, count: size).write(to: file)) != nil else { return 0 }
+    if let info = try? Pack.readDirectory(file) { _ = try? Pack.verifyGraphs(info, file: file.path) }
+    _ = try? Pack.read(file)
+    return 0
+}
