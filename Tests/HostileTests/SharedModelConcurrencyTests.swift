@@ -1,5 +1,6 @@
 import Convert
 import Foundation
+import LSeg
 import Runtime
 import TestSupport
 import XCTest
@@ -12,6 +13,8 @@ final class SharedModelConcurrencyTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: dir) }
         var options = Conversion.Options()
         options.hashSources = false
+        let gz = try [UInt8](Data(contentsOf: repositoryRoot.appendingPathComponent("golden/vocab/bpe_simple_vocab_16e6.txt.gz")))
+        options.vocabulary = try Inflate.gunzip(gz, name: "vocab")
         let converted = try Conversion.convert(repositoryRoot.appendingPathComponent("golden/models/tiny/lseg.onnx"), options: options)
         let url = dir.appendingPathComponent("tiny.pack")
         try Pack.write(converted.model, to: url)
