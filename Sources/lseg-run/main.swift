@@ -118,6 +118,8 @@ struct Exec: ParsableCommand {
             feeds[String(spec[..<eq])] = try NPY.read(path: String(spec[spec.index(after: eq)...]))
         }
         let model = try Pack.read(URL(fileURLWithPath: pack))
+        // Structural faults (cycles, dangling values) reported against the file, not a node.
+        try Pack.verifyGraphs(Pack.readDirectory(URL(fileURLWithPath: pack)), file: pack)
         let runner = ModelRunner(model: model, threads: threads, maxMemoryBytes: try maxMemoryBytes(maxMemory))
         if trace { runner.observer = { node, outs in print(Trace.line(node, outs)) } }
         let outs = try graph.map { try runner.run(graph: $0, inputs: feeds) } ?? runner.runAll(inputs: feeds)
