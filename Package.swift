@@ -7,6 +7,8 @@ let package = Package(
     name: "lseg-kit",
     products: [
         .library(name: "LSegRuntime", targets: ["Runtime", "LSeg"]),
+        // For the libFuzzer package in Fuzz/, which fuzzes the ONNX reader too.
+        .library(name: "LSegConvert", targets: ["Convert"]),
         .executable(name: "lseg-convert", targets: ["lseg-convert"]),
         .executable(name: "lseg-quantize", targets: ["lseg-quantize"]),
         .executable(name: "lseg-run", targets: ["lseg-run"]),
@@ -46,5 +48,6 @@ let package = Package(
         .testTarget(name: "LSegTests", dependencies: ["LSeg", "Runtime", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "QuantizeTests", dependencies: ["Quantize", "Convert", "LSeg", "Runtime", "TestSupport"], exclude: ["Golden"]),
         .testTarget(name: "GoldenTests", dependencies: ["Convert", "Runtime", "LSeg", "TestSupport"]),
+        .testTarget(name: "HostileTests", dependencies: ["Convert", "Runtime", "LSeg", "TestSupport"], exclude: ["Corpus"]),
     ]
 )

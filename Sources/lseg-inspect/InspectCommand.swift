@@ -29,7 +29,10 @@ struct Inspect: ParsableCommand {
             guard let pack else { throw ValidationError("give a .pack file, or --ops") }
             let url = URL(fileURLWithPath: pack)
             let info = try Pack.readDirectory(url)
-            if verify { _ = try Pack.read(url) }
+            if verify {
+                _ = try Pack.read(url)
+                try Pack.verifyGraphs(info, file: pack)
+            }
             let report = InspectReport(file: pack, info: info, verified: verify)
             if json {
                 print(try report.json())

@@ -37,6 +37,9 @@ struct Segment: ParsableCommand {
     @Option(help: "Overlay PNG (photo, mask and legend); a folder when several images are given.")
     var overlay: String?
 
+    @Option(name: .customLong("max-memory"), help: "Refuse to run a graph needing more than this many MB of working memory (arena + workspace, weights not included).")
+    var maxMemory: Int?
+
     @Option(help: "Threads (default: all cores).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
@@ -57,6 +60,7 @@ struct Segment: ParsableCommand {
         guard !names.isEmpty else { throw ValidationError("--labels is empty") }
         guard names.count <= Palette.colours.count else { throw ValidationError("at most \(Palette.colours.count) labels") }
         let segmenter = try Segmenter(packAt: URL(fileURLWithPath: pack), threads: threads)
+        segmenter.runner.maxMemoryBytes = try maxMemoryBytes(maxMemory)
         for path in images {
             let image = try ImageIO.read(path: path)
             let t0 = ResourceUsage.now()
@@ -94,6 +98,9 @@ struct Exec: ParsableCommand {
     @Option(name: .customLong("output-dir"), help: "Folder for the outputs.")
     var outputDir: String
 
+    @Option(name: .customLong("max-memory"), help: "Refuse to run a graph needing more than this many MB of working memory (arena + workspace, weights not included).")
+    var maxMemory: Int?
+
     @Option(help: "Threads (default: all cores).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
@@ -111,7 +118,9 @@ struct Exec: ParsableCommand {
             feeds[String(spec[..<eq])] = try NPY.read(path: String(spec[spec.index(after: eq)...]))
         }
         let model = try Pack.read(URL(fileURLWithPath: pack))
-        let runner = ModelRunner(model: model, threads: threads)
+        // Structural faults (cycles, dangling values) reported against the file, not a node.
+        try Pack.verifyGraphs(Pack.readDirectory(URL(fileURLWithPath: pack)), file: pack)
+        let runner = ModelRunner(model: model, threads: threads, maxMemoryBytes: try maxMemoryBytes(maxMemory))
         if trace { runner.observer = { node, outs in print(Trace.line(node, outs)) } }
         let outs = try graph.map { try runner.run(graph: $0, inputs: feeds) } ?? runner.runAll(inputs: feeds)
         try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
@@ -210,6 +219,13 @@ struct Compare: ParsableCommand {
         }
         print("all \(checked) tensors with a reference agree within \(tolerance) relative")
     }
+}
+
+/// --max-memory in MB as bytes (checked: positive, no overflow).
+func maxMemoryBytes(_ mb: Int?) throws -> Int? {
+    guard let mb else { return nil }
+    guard mb > 0, mb <= Int.max / 1_000_000 else { throw ValidationError("--max-memory wants a positive number of MB") }
+    return mb * 1_000_000
 }
 
 enum Trace {

@@ -19,4 +19,11 @@ void lseg_onnx_model_free(Onnx__ModelProto *model);
 
 /// Frees one buffer taken from a decoded model (for example raw_data.data).
 void lseg_onnx_buffer_free(void *buffer);
+
+enum { LSEG_ONNX_OK = 0, LSEG_ONNX_TOO_DEEP = 1, LSEG_ONNX_MALFORMED = 2 };
+
+/// Walks the protobuf wire format of a ModelProto without unpacking it: LSEG_ONNX_TOO_DEEP when
+/// messages nest deeper than `max_depth` (libprotobuf-c itself would recurse without limit),
+/// LSEG_ONNX_MALFORMED when the bytes are not well-formed protobuf, LSEG_ONNX_OK otherwise.
+int lseg_onnx_check_nesting(const uint8_t *data, size_t len, unsigned max_depth);
 #endif

@@ -8,6 +8,9 @@ final class ONNXModelFile: @unchecked Sendable {
     let name: String
     let byteCount: Int
     let model: UnsafeMutablePointer<Onnx__ModelProto>
+    /// Deepest message nesting accepted. Real exports nest a few levels (a subgraph costs three:
+    /// node, attribute, graph); the limit keeps libprotobuf-c's recursion far from the stack's end.
+    static let maxNesting = 100
 
     /// Maps and decodes the file at `url`.
     convenience init(_ url: URL) throws {
@@ -22,6 +25,14 @@ final class ONNXModelFile: @unchecked Sendable {
         byteCount = mapped.byteCount
         guard mapped.byteCount > 0 else { throw ConvertError.badModel(file: name, what: "the file is empty") }
         let bytes = mapped.bytes
+        let base = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        switch lseg_onnx_check_nesting(base, bytes.count, UInt32(ONNXModelFile.maxNesting)) {
+        case Int32(LSEG_ONNX_TOO_DEEP):
+            throw ConvertError.badModel(file: name, what: "messages nest deeper than \(ONNXModelFile.maxNesting) levels (corrupt or hostile file)")
+        case Int32(LSEG_ONNX_MALFORMED):
+            throw ConvertError.badModel(file: name, what: "not a valid ONNX protobuf (truncated or corrupt wire format, \(bytes.count) bytes)")
+        default: break
+        }
         guard let m = lseg_onnx_model_unpack(bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), bytes.count) else {
             throw ConvertError.badModel(file: name, what: "not a valid ONNX protobuf (truncated or corrupt ModelProto, \(bytes.count) bytes)")
         }

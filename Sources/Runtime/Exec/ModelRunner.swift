@@ -10,10 +10,13 @@ public final class ModelRunner: @unchecked Sendable {
     private let lock = NSLock()
     /// Installed on every session this runner makes (for --trace and compare).
     public var observer: ((Node, [TensorView]) -> Void)?
+    /// Working-memory ceiling per planned graph (arena + workspace), in bytes; nil: no limit.
+    public var maxMemoryBytes: Int?
 
-    public init(model: Model, threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
+    public init(model: Model, threads: Int = ProcessInfo.processInfo.activeProcessorCount, maxMemoryBytes: Int? = nil) {
         self.model = model
         self.threads = max(1, threads)
+        self.maxMemoryBytes = maxMemoryBytes
     }
 
     /// The session for `graph` planned for these input shapes (cached).
@@ -23,7 +26,7 @@ public final class ModelRunner: @unchecked Sendable {
         guard let g = model.graph(named: name) else {
             throw RuntimeError.badInput(name: name, what: "no graph of that name (graphs: \(model.graphs.map(\.name).joined(separator: ", ")))")
         }
-        let s = Session(plan: try Plan(graph: g, inputShapes: inputShapes), threads: threads)
+        let s = Session(plan: try Plan(graph: g, inputShapes: inputShapes, maxMemoryBytes: maxMemoryBytes), threads: threads)
         s.observer = observer
         cache[name] = (inputShapes, s)
         return s

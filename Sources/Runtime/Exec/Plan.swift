@@ -41,7 +41,9 @@ public final class Plan: @unchecked Sendable {
     static let alignment = 64
 
     /// Plans `graph` for inputs of the given shapes (graph input name -> shape).
-    public init(graph: Graph, inputShapes: [String: [Int]]) throws {
+    /// - Parameter maxMemoryBytes: refuse (before any Session allocates it) a plan whose arena
+    ///   plus workspace would exceed this many bytes; nil for no limit.
+    public init(graph: Graph, inputShapes: [String: [Int]], maxMemoryBytes: Int? = nil) throws {
         self.graph = graph
         var ids: [String: Int] = [:]
         var names: [String] = []
@@ -205,6 +207,11 @@ public final class Plan: @unchecked Sendable {
         for step in steps {
             let node = graph.nodes[step.nodeIndex]
             workspace = max(workspace, node.op.workspaceBytes(step.inputs.map { $0.map { types[$0] } }, step.outputs.map { types[$0] }))
+        }
+
+        if let limit = maxMemoryBytes, arenaBytes > limit - min(workspace, limit) {
+            func mb(_ b: Int) -> String { String(format: "%.1f MB", Double(b) / 1e6) }
+            throw RuntimeError.unsupported("graph '\(graph.name)' needs \(mb(arenaBytes + workspace)) of working memory for these input shapes (arena \(mb(arenaBytes)), workspace \(mb(workspace))), above the limit of \(mb(limit))")
         }
 
         self.names = names

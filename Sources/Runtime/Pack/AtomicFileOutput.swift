@@ -13,11 +13,28 @@ final class AtomicFileOutput {
         self.destination = destination
         let folder = destination.deletingLastPathComponent().path
         // The random part only names the temporary file; it never reaches the pack's bytes.
+        AtomicFileOutput.removeStaleTemporaries(of: destination)
         let tag = String(UInt64.random(in: 0...UInt64.max), radix: 36)
         temporaryPath = (folder as NSString).appendingPathComponent(".\(destination.lastPathComponent).\(getpid()).\(tag).tmp")
         fd = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             throw RuntimeError.io(file: destination.path, what: "cannot create a temporary file in \(folder): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// A process killed mid-write (SIGKILL, power loss) cannot remove its temporary file. Such
+    /// files carry the writer's pid: those of processes that no longer exist are removed here,
+    /// those of live processes (perhaps writing the same destination right now) are left alone.
+    static func removeStaleTemporaries(of destination: URL) {
+        let folder = destination.deletingLastPathComponent().path
+        let prefix = ".\(destination.lastPathComponent)."
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
+        for name in names where name.hasPrefix(prefix) && name.hasSuffix(".tmp") {
+            let parts = name.dropFirst(prefix.count).split(separator: ".")
+            guard parts.count == 3, let pid = Int32(parts[0]), pid > 0, pid != getpid() else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH {
+                unlink((folder as NSString).appendingPathComponent(name))
+            }
         }
     }
 

@@ -17,6 +17,13 @@ public enum Pack {
         try PackReader(url: url).readModel(options: options)
     }
 
+    /// Checks that every graph's nodes are in execution order with every input defined before
+    /// use (no cycles, no dangling or redefined values, every output produced), as Plan needs.
+    /// `read` leaves this to Plan; `lseg-inspect --verify` calls it.
+    public static func verifyGraphs(_ info: PackInfo, file: String) throws {
+        for g in info.graphs { try PackReader.checkStructure(g) { RuntimeError.badPack(file: file, what: $0) } }
+    }
+
     /// Reads header, directory and graph section only (no tensor is decoded), for inspection.
     public static func readDirectory(_ url: URL) throws -> PackInfo {
         try PackReader(url: url).info

@@ -75,6 +75,8 @@ struct PackReader {
         let entries = try PackDirectoryCoding.decode(directory, count: tensorCount,
                                                      data: dataOffset..<dataOffset + dataSize, fail: fail)
 
+        try checkPadding(bytes, headerSize: headerSize, data: dataOffset..<dataOffset + dataSize, entries: entries, fail: fail)
+
         let graphBytes = UnsafeRawBufferPointer(rebasing: bytes[graphOffset..<graphOffset + graphStoredSize])
         guard PackChecksum.xxh64(graphBytes) == graphChecksum else {
             throw fail("graph section: checksum mismatch (graph section is corrupt)")
@@ -92,6 +94,45 @@ struct PackReader {
         return PackInfo(majorVersion: Int(major), minorVersion: Int(minor), fileSize: n, metadata: section.metadata,
                         graphs: section.graphs, tensors: entries, graphSectionStoredSize: graphStoredSize,
                         graphSectionRawSize: graphRawSize)
+    }
+
+    /// The bytes no checksum covers (between the header and the data, and between blobs) are
+    /// zero padding: checking that they are makes every single flipped bit in a pack detectable.
+    private static func checkPadding(_ bytes: UnsafeRawBufferPointer, headerSize: Int, data: Range<Int>,
+                                     entries: [PackTensorEntry], fail: (String) -> RuntimeError) throws {
+        var at = headerSize
+        func zeros(upTo end: Int, _ what: String) throws {
+            if at < end, let bad = (at..<end).first(where: { bytes[$0] != 0 }) {
+                throw fail("data section: nonzero byte at offset \(bad) in the padding \(what) (file is corrupt)")
+            }
+        }
+        for e in entries.sorted(by: { $0.offset < $1.offset }) {
+            try zeros(upTo: e.offset, "before tensor '\(e.name)'")
+            at = max(at, e.offset + e.storedSize)
+        }
+        try zeros(upTo: data.upperBound, "after the last blob")
+    }
+
+    /// Each graph is a list of nodes in execution order: every node input is a graph input, an
+    /// initializer or an earlier node's output, and no value is defined twice (so no cycles).
+    static func checkStructure(_ g: PackGraphRecord, fail: (String) -> RuntimeError) throws {
+        var defined = Set<String>()
+        for i in g.inputs {
+            guard defined.insert(i.name).inserted else { throw fail("graph '\(g.name)': input '\(i.name)' is declared twice") }
+        }
+        // An initializer may share a graph input's name (ONNX's default-value inputs).
+        defined.formUnion(g.initializers.keys)
+        for node in g.nodes {
+            for i in node.inputs where !i.isEmpty && !defined.contains(i) {
+                throw fail("graph '\(g.name)': node '\(node.name)' reads '\(i)', which is not defined before it (missing, or a cycle)")
+            }
+            for o in node.outputs where !o.isEmpty {
+                guard defined.insert(o).inserted else { throw fail("graph '\(g.name)': node '\(node.name)' redefines '\(o)'") }
+            }
+        }
+        for o in g.outputs where !defined.contains(o.name) {
+            throw fail("graph '\(g.name)': output '\(o.name)' is never produced")
+        }
     }
 
     private static func decodeGraphSection(_ stored: UnsafeRawBufferPointer, rawSize: Int,
