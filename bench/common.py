@@ -11,6 +11,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FULL = os.path.join(ROOT, "golden", "full")
 OUT = os.path.join(ROOT, "bench", "out")
 BIN = os.path.join(ROOT, ".build", "release")
+VOCAB = os.path.join(ROOT, "golden", "vocab", "bpe_simple_vocab_16e6.txt.gz")
 
 
 def build_release():
