@@ -14,9 +14,6 @@ final class TrainedModelTests: XCTestCase {
     var goldenFolder: URL { repositoryRoot.appendingPathComponent("Tests/QuantizeTests/Golden/trained-int8") }
 
     func testQuantizedMIoUOnHeldOutScenes() throws {
-        guard FileManager.default.fileExists(atPath: QuantizeFixtures.url(Self.modelPath).path) else {
-            throw XCTSkip("golden/\(Self.modelPath) is not in this checkout yet")
-        }
         let fp32 = try QuantizeFixtures.model(Self.modelPath)
         let scenes = try QuantizeFixtures.scenes()
         XCTAssertEqual(scenes.images.count, 64)
