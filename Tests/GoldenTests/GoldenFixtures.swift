@@ -67,6 +67,51 @@ enum GoldenFixtures {
     }
 }
 
+/// One output of one reference case: our value and ONNX Runtime's.
+struct CaseOutput {
+    var label: String
+    var actual: Tensor
+    var expected: Tensor
+    var maxAbsError: Float
+    var maxAbsReference: Float
+}
+
+extension GoldenFixtures {
+    /// Converts the case's model (cached), runs it on the case's inputs, and pairs every output
+    /// with its reference; a missing output or a shape mismatch is a test failure.
+    static func outputs(of c: [String: Any], file: StaticString = #filePath, line: UInt = #line) throws -> [CaseOutput] {
+        let key = c["model"] as! String, name = c["name"] as! String
+        let model = try GoldenFixtures.model(key)
+        var inputs: [String: Tensor] = [:]
+        for (k, spec) in c["inputs"] as! [String: Any] { inputs[k] = try GoldenFixtures.tensor(spec) }
+        let outs = try GoldenFixtures.run(model, inputs)
+        var result: [CaseOutput] = []
+        for (k, spec) in c["outputs"] as! [String: Any] {
+            let expected = try GoldenFixtures.tensor(spec)
+            let label = "\(key)/\(name) \(k)"
+            guard let actual = outs[k] else {
+                XCTFail("\(label): no output (have \(outs.keys.sorted()))", file: file, line: line)
+                continue
+            }
+            guard actual.shape == expected.shape else {
+                XCTFail("\(label): shape \(actual.shape), reference \(expected.shape)", file: file, line: line)
+                continue
+            }
+            let a = actual.scalars(as: Float.self), e = expected.scalars(as: Float.self)
+            result.append(CaseOutput(label: label, actual: actual, expected: expected,
+                                     maxAbsError: zip(a, e).map { abs($0 - $1) }.max() ?? 0,
+                                     maxAbsReference: e.map(abs).max() ?? 0))
+        }
+        return result
+    }
+}
+
+/// Share of pixels whose argmax label agrees, for [1, N, H, W] logits.
+func maskAgreement(_ actual: Tensor, _ expected: Tensor) -> Double {
+    let ma = argmaxMask(actual), me = argmaxMask(expected)
+    return Double(zip(ma, me).filter { $0 == $1 }.count) / Double(me.count)
+}
+
 /// Argmax over axis 1 of [1, N, H, W] logits.
 func argmaxMask(_ t: Tensor) -> [Int] {
     let n = t.shape[1], hw = t.shape[2] * t.shape[3]

@@ -11,23 +11,11 @@ final class GoldenOutputTests: XCTestCase {
         let cases = GoldenFixtures.cases
         XCTAssertGreaterThanOrEqual(cases.count, 9, "the manifest lists the reference cases")
         for c in cases {
-            let key = c["model"] as! String, name = c["name"] as! String
-            let model = try GoldenFixtures.model(key)
-            var inputs: [String: Tensor] = [:]
-            for (k, spec) in c["inputs"] as! [String: Any] { inputs[k] = try GoldenFixtures.tensor(spec) }
-            let outs = try GoldenFixtures.run(model, inputs)
-            for (k, spec) in c["outputs"] as! [String: Any] {
-                let expected = try GoldenFixtures.tensor(spec)
-                guard let actual = outs[k] else { XCTFail("\(key)/\(name): no output \(k) (have \(outs.keys.sorted()))"); continue }
-                XCTAssertEqual(actual.shape, expected.shape, "\(key)/\(name) \(k)")
-                let a = actual.scalars(as: Float.self), e = expected.scalars(as: Float.self)
-                let maxRef = e.map(abs).max() ?? 0
-                let maxErr = zip(a, e).map { abs($0 - $1) }.max() ?? 0
-                XCTAssertLessThan(maxErr, 1e-4 * maxRef, "\(key)/\(name) \(k): max abs error \(maxErr), max |ref| \(maxRef)")
-                if expected.rank == 4 {
-                    let ma = argmaxMask(actual), me = argmaxMask(expected)
-                    let agree = Double(zip(ma, me).filter { $0 == $1 }.count) / Double(me.count)
-                    XCTAssertGreaterThanOrEqual(agree, 0.999, "\(key)/\(name): mask agreement \(agree)")
+            for o in try GoldenFixtures.outputs(of: c) {
+                XCTAssertLessThan(o.maxAbsError, 1e-4 * o.maxAbsReference, "\(o.label): max abs error \(o.maxAbsError), max |ref| \(o.maxAbsReference)")
+                if o.expected.rank == 4 {
+                    let agree = maskAgreement(o.actual, o.expected)
+                    XCTAssertGreaterThanOrEqual(agree, 0.999, "\(o.label): mask agreement \(agree)")
                 }
             }
         }
