@@ -12,6 +12,8 @@ public final class ModelRunner: @unchecked Sendable {
     public var observer: ((Node, [TensorView]) -> Void)?
     /// Working-memory ceiling per planned graph (arena + workspace), in bytes; nil: no limit.
     public var maxMemoryBytes: Int?
+    /// Weights transformed once for kernels, shared by every session of this model.
+    public let prepared = PreparedWeights()
 
     public init(model: Model, threads: Int = ProcessInfo.processInfo.activeProcessorCount, maxMemoryBytes: Int? = nil) {
         self.model = model
@@ -26,7 +28,8 @@ public final class ModelRunner: @unchecked Sendable {
         guard let g = model.graph(named: name) else {
             throw RuntimeError.badInput(name: name, what: "no graph of that name (graphs: \(model.graphs.map(\.name).joined(separator: ", ")))")
         }
-        let s = Session(plan: try Plan(graph: g, inputShapes: inputShapes, maxMemoryBytes: maxMemoryBytes), threads: threads)
+        let s = Session(plan: try Plan(graph: g, inputShapes: inputShapes, maxMemoryBytes: maxMemoryBytes), threads: threads,
+                        prepared: prepared)
         s.observer = observer
         cache[name] = (inputShapes, s)
         return s

@@ -18,12 +18,16 @@ public final class Session: @unchecked Sendable {
     /// Called after each step with the node and its outputs (for --trace and compare).
     public var observer: ((Node, [TensorView]) -> Void)?
 
-    public init(plan: Plan, threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
+    /// `prepared` holds weights transformed once for kernels; pass the model's (ModelRunner's)
+    /// so Sessions share it, or nil to transform per run.
+    public init(plan: Plan, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
+                prepared: PreparedWeights? = PreparedWeights()) {
         self.plan = plan
         self.threads = max(1, threads)
         arena = TensorStorage(byteCount: plan.arenaBytes)
         workspace = plan.workspaceBytes > 0 ? TensorStorage(byteCount: plan.workspaceBytes) : nil
-        context = ExecContext(threads: self.threads, workspace: workspace?.pointer, workspaceBytes: plan.workspaceBytes)
+        context = ExecContext(threads: self.threads, workspace: workspace?.pointer, workspaceBytes: plan.workspaceBytes,
+                              prepared: prepared)
         let base = arena.pointer
         func view(_ id: Int) -> TensorView {
             let t = plan.types[id]

@@ -48,11 +48,16 @@ public final class ExecContext: @unchecked Sendable {
     public let threads: Int
     public var workspace: UnsafeMutableRawPointer?
     public var workspaceBytes: Int
+    /// Where kernels keep weights transformed once (nil: transform on every call, as constant
+    /// folding and tests do).
+    public let prepared: PreparedWeights?
 
-    public init(threads: Int, workspace: UnsafeMutableRawPointer? = nil, workspaceBytes: Int = 0) {
+    public init(threads: Int, workspace: UnsafeMutableRawPointer? = nil, workspaceBytes: Int = 0,
+                prepared: PreparedWeights? = nil) {
         self.threads = max(1, threads)
         self.workspace = workspace
         self.workspaceBytes = workspaceBytes
+        self.prepared = prepared
     }
 
     /// Runs `body` over `0..<count` split into at most `threads` contiguous chunks.
