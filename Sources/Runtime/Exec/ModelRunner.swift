@@ -61,6 +61,10 @@ public final class ModelRunner: @unchecked Sendable {
         return s
     }
 
+    /// A cut run has at least this many token rows (labels x positions); the converter verifies
+    /// bit-identity for one label at this length.
+    public static let minimumTruncatedRows = 16
+
     /// The symbol a truncatable sequence axis takes when planned for cut inputs.
     public static let sequenceLengthSymbol = "sequence_length"
 
@@ -94,7 +98,12 @@ public final class ModelRunner: @unchecked Sendable {
     private func truncatedFeed(graph name: String, inputs: [String: Tensor]) -> ([String: Tensor], [String: [Int]])? {
         guard truncatesSequences, observer == nil, let r = model.metadata.sequenceTruncation?[name],
               let tokens = inputs[r.input], r.axis < tokens.rank, tokens.shape[r.axis] == r.fullLength,
-              let length = ModelRunner.endTokenLength(tokens, axis: r.axis), length < r.fullLength else { return nil }
+              let end = ModelRunner.endTokenLength(tokens, axis: r.axis) else { return nil }
+        // At least `minimumTruncatedRows` token rows in all: BLAS libraries hand GEMMs with very
+        // few rows to other kernels (GEMV, small-matrix paths) that sum in a different order.
+        let rows = max(1, tokens.count / r.fullLength)
+        let length = max(end, (ModelRunner.minimumTruncatedRows + rows - 1) / rows)
+        guard length < r.fullLength else { return nil }
         var feed = inputs
         feed[r.input] = ModelRunner.prefix(tokens, axis: r.axis, length: length)
         return (feed, feed.mapValues(\.shape))
