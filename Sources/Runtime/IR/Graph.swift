@@ -77,6 +77,19 @@ public struct GraphLink: Sendable, Codable, Equatable {
     }
 }
 
+/// A graph whose outputs depend only on the positions of one input's `axis` up to and including
+/// the first maximum of that input along it (CLIP's end-of-text token under a causal mask).
+/// A runner may feed the input cut to that length instead of `fullLength`: the graph is planned
+/// with the axis symbolic and gives the same output shapes and values.
+public struct SequenceTruncation: Sendable, Codable, Equatable {
+    /// The integer token input.
+    public var input: String
+    public var axis: Int
+    /// The length the graph declares (77 for CLIP).
+    public var fullLength: Int
+    public init(input: String, axis: Int, fullLength: Int) { self.input = input; self.axis = axis; self.fullLength = fullLength }
+}
+
 /// What a pack says about itself besides its graphs and tensors.
 public struct Metadata: Sendable, Codable, Equatable {
     public var producer = "lseg-kit"
@@ -93,6 +106,8 @@ public struct Metadata: Sendable, Codable, Equatable {
     public var quantization: [String: String] = [:]
     /// Anything else worth keeping (opset, ONNX producer, ...).
     public var extra: [String: String] = [:]
+    /// Graph name -> how its sequence axis may be truncated; nil (key absent) in packs without any.
+    public var sequenceTruncation: [String: SequenceTruncation]?
     public init() {}
 }
 
