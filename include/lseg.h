@@ -37,7 +37,7 @@ enum {
 /* An open model; opaque. */
 typedef struct lseg_model lseg_model;
 
-/* Opens the pack at `path` with `threads` worker threads (0: all cores). On success stores the
+/* Opens the pack at `path` with `threads` worker threads (0: all cores, at most 1024). On success stores the
  * model in *out and returns LSEG_OK; on failure stores NULL. */
 int lseg_open(const char *path, int threads, lseg_model **out);
 

@@ -71,7 +71,7 @@ public func lseg_open(_ path: UnsafePointer<CChar>?, _ threads: Int32, _ out: Un
     guard let out else { return fail(statusArgument, "lseg_open: out is NULL") }
     out.pointee = nil
     guard let path else { return fail(statusArgument, "lseg_open: path is NULL") }
-    guard threads >= 0 else { return fail(statusArgument, "lseg_open: threads is \(threads), want 0 (all cores) or more") }
+    guard threads >= 0, threads <= 1024 else { return fail(statusArgument, "lseg_open: threads is \(threads), want 0 (all cores) to 1024") }
     guard let file = String(validatingCString: path) else { return fail(statusArgument, "lseg_open: path is not UTF-8") }
     do {
         let n = threads == 0 ? ProcessInfo.processInfo.activeProcessorCount : Int(threads)

@@ -18,6 +18,8 @@ final class CAPIArgumentTests: XCTestCase {
         XCTAssertEqual(lseg_open("/nonexistent/x.pack", 0, nil), 1)
         XCTAssertTrue(lastError.contains("out is NULL"), lastError)
         XCTAssertEqual(lseg_open("/nonexistent/x.pack", -1, &model), 1)
+        XCTAssertEqual(lseg_open("/nonexistent/x.pack", 1_000_000, &model), 1)
+        XCTAssertTrue(lastError.contains("threads is 1000000"), lastError)
         XCTAssertEqual(lseg_open("/nonexistent/x.pack", 0, &model), 2)
         XCTAssertTrue(lastError.contains("/nonexistent/x.pack"), lastError)
         XCTAssertNil(model)

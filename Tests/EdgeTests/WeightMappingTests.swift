@@ -8,9 +8,18 @@ import XCTest
 final class WeightMappingTests: XCTestCase {
     /// The address ranges of this process mapped from `file` (/proc/self/maps).
     static func mappedRanges(of file: URL) throws -> [Range<UInt>] {
-        let maps = try String(contentsOfFile: "/proc/self/maps", encoding: .utf8)
+        // Read line by line with stdio: /proc files report size 0, which whole-file readers may trust.
+        let f = try XCTUnwrap(fopen("/proc/self/maps", "r"), "cannot open /proc/self/maps")
+        defer { fclose(f) }
+        var lines: [String] = []
+        var buffer: UnsafeMutablePointer<CChar>?
+        var capacity = 0
+        while getline(&buffer, &capacity, f) > 0, let buffer {
+            lines.append(String(cString: buffer).trimmingCharacters(in: .newlines))
+        }
+        free(buffer)
         let path = file.resolvingSymlinksInPath().path
-        return maps.split(separator: "\n").compactMap { line in
+        return lines.compactMap { line in
             guard line.hasSuffix(path) else { return nil }
             let bounds = line.split(separator: " ")[0].split(separator: "-")
             guard bounds.count == 2, let lo = UInt(bounds[0], radix: 16), let hi = UInt(bounds[1], radix: 16) else { return nil }
