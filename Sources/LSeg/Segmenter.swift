@@ -51,11 +51,11 @@ public final class Segmenter: @unchecked Sendable {
         }
     }
 
-    /// The labels to segment into: `labels`, or a baked pack's own when nil. A baked pack
-    /// takes no other labels (its text tower is gone).
+    /// The labels to segment into: `labels`, or a baked pack's own when nil or empty. A baked
+    /// pack takes no other labels (its text tower is gone).
     public func resolveLabels(_ labels: [String]?) throws -> [String] {
         if let baked = bakedLabels {
-            guard let labels, labels != baked else { return baked }
+            guard let labels, !labels.isEmpty, labels != baked else { return baked }
             throw LSegError.badArgument("the pack has baked labels (\(baked.joined(separator: ", "))) and cannot segment into others (\(labels.joined(separator: ", ")))")
         }
         guard let labels, !labels.isEmpty else { throw LSegError.badArgument("no labels given (the pack has no baked labels)") }

@@ -21,6 +21,7 @@ final class LabelBakingTests: XCTestCase {
             XCTAssertEqual(got.meanLogits, expected.meanLogits, "\(name)")
             // Naming the baked labels explicitly is the same thing.
             XCTAssertEqual(try baked.segment(image, labels: EdgeFixtures.labels).labelMap, expected.labelMap)
+            XCTAssertEqual(try baked.segment(image, labels: []).labels, EdgeFixtures.labels, "no labels: the baked ones")
             // More than one label present, so an all-zero map would not pass.
             XCTAssertGreaterThan(Set(got.labelMap).count, 1, "\(name)")
         }
