@@ -23,7 +23,8 @@ struct Segment: ParsableCommand {
         abstract: "Segments images into the given labels; writes palette mask PNGs (pixel value = label index).",
         discussion: """
             Frames are segmented in order with one plan and one set of text features; each line gives the
-            frame's latency, and a last line sums them up (median and worst latency, peak resident memory).
+            frame's latency, and with more than one frame a last line sums them up (first, median and worst
+            latency, peak resident memory).
             """)
 
     @Argument(help: "The pack.")
@@ -107,11 +108,10 @@ struct Segment: ParsableCommand {
             print(String(format: "%@ %dx%d: %@ (%.1f ms)", path, r.width, r.height, shares, ms))
         }
         // The first frame also plans and computes text features; the rest reuse them.
-        let sorted = latencies.sorted()
         let rest = latencies.dropFirst().sorted()
-        let steady = rest.isEmpty ? sorted : rest
+        guard let worst = rest.last else { return }
         print(String(format: "frames %d, threads %d: first %.1f ms, median %.1f ms, max %.1f ms (after the first), peak RSS %.1f MB",
-                     latencies.count, threads, latencies[0], steady[steady.count / 2], steady.last!,
+                     latencies.count, threads, latencies[0], rest[rest.count / 2], worst,
                      Double(ResourceUsage.peakRSS) / 1e6))
     }
 }
