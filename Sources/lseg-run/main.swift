@@ -20,16 +20,21 @@ func fail(_ tool: String, _ error: Error) -> ExitCode {
 
 struct Segment: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Segments images into the given labels; writes palette mask PNGs (pixel value = label index).")
+        abstract: "Segments images into the given labels; writes palette mask PNGs (pixel value = label index).",
+        discussion: """
+            Frames are segmented in order with one plan and one set of text features; each line gives the
+            frame's latency, and with more than one frame a last line sums them up (first, median and worst
+            latency, peak resident memory).
+            """)
 
     @Argument(help: "The pack.")
     var pack: String
 
-    @Argument(help: "Images (PNG or JPEG).")
+    @Argument(help: "Images (PNG or JPEG), or folders of them (taken in name order).")
     var images: [String]
 
-    @Option(help: "Comma-separated labels, e.g. \"dog,tree,other\".")
-    var labels: String
+    @Option(help: "Comma-separated labels, e.g. \"dog,tree,other\" (default: a label-baked pack's own).")
+    var labels: String?
 
     @Option(name: .shortAndLong, help: "Mask PNG to write; a folder when several images are given.")
     var output: String?
@@ -47,31 +52,54 @@ struct Segment: ParsableCommand {
         do { try segment() } catch let e as ExitCode { throw e } catch { throw fail("lseg-run segment", error) }
     }
 
-    func target(_ path: String?, for image: String, suffix: String) throws -> String? {
+    func target(_ path: String?, for image: String, suffix: String, frames: Int) throws -> String? {
         guard let path else { return nil }
-        guard images.count > 1 else { return path }
+        guard frames > 1 else { return path }
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         let stem = URL(fileURLWithPath: image).deletingPathExtension().lastPathComponent
         return URL(fileURLWithPath: path).appendingPathComponent("\(stem)-\(suffix).png").path
     }
 
+    /// The image files: each argument, or the PNG/JPEG files in it (sorted) when it is a folder.
+    static func frames(_ arguments: [String]) throws -> [String] {
+        var out: [String] = []
+        for a in arguments {
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: a, isDirectory: &isDir) else { throw LSegError.io(file: a, what: "no such file or folder") }
+            guard isDir.boolValue else { out.append(a); continue }
+            let names = try FileManager.default.contentsOfDirectory(atPath: a).sorted()
+            let found = names.filter { ["png", "jpg", "jpeg"].contains(URL(fileURLWithPath: $0).pathExtension.lowercased()) }
+            guard !found.isEmpty else { throw LSegError.io(file: a, what: "folder holds no PNG or JPEG files") }
+            out += found.map { URL(fileURLWithPath: a).appendingPathComponent($0).path }
+        }
+        return out
+    }
+
     func segment() throws {
-        let names = labels.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        guard !names.isEmpty else { throw ValidationError("--labels is empty") }
-        guard names.count <= Palette.colours.count else { throw ValidationError("at most \(Palette.colours.count) labels") }
+        guard threads > 0 else { throw ValidationError("--threads must be positive") }
+        var given: [String]?
+        if let labels {
+            given = labels.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            guard given?.isEmpty == false else { throw ValidationError("--labels is empty") }
+        }
+        let frames = try Self.frames(images)
         let segmenter = try Segmenter(packAt: URL(fileURLWithPath: pack), threads: threads)
         segmenter.runner.maxMemoryBytes = try maxMemoryBytes(maxMemory)
-        for path in images {
+        let names = try segmenter.resolveLabels(given)
+        guard names.count <= Palette.colours.count else { throw ValidationError("at most \(Palette.colours.count) labels") }
+        var latencies: [Double] = []
+        for path in frames {
             let image = try ImageIO.read(path: path)
             let t0 = ResourceUsage.now()
             let r = try segmenter.segment(image, labels: names)
             let ms = (ResourceUsage.now() - t0) * 1000
-            if let out = try target(output, for: path, suffix: "mask") {
+            latencies.append(ms)
+            if let out = try target(output, for: path, suffix: "mask", frames: frames.count) {
                 let bytes = try ImageIO.encodeLabelPNG(labels: r.labelMap.map { UInt8($0) }, width: r.width, height: r.height,
                                                        palette: Array(Palette.colours.prefix(names.count)), name: out)
                 try ImageIO.write(bytes, to: out)
             }
-            if let out = try target(overlay, for: path, suffix: "overlay") {
+            if let out = try target(overlay, for: path, suffix: "overlay", frames: frames.count) {
                 let picture = try LSeg.overlay(image, labelMap: r.labelMap, labels: names)
                 try ImageIO.write(try ImageIO.encodePNG(picture, name: out), to: out)
             }
@@ -79,6 +107,12 @@ struct Segment: ParsableCommand {
                 .map { String(format: "%@ %.1f%%", $0.0, $0.1 * 100) }.joined(separator: ", ")
             print(String(format: "%@ %dx%d: %@ (%.1f ms)", path, r.width, r.height, shares, ms))
         }
+        // The first frame also plans and computes text features; the rest reuse them.
+        let rest = latencies.dropFirst().sorted()
+        guard let worst = rest.last else { return }
+        print(String(format: "frames %d, threads %d: first %.1f ms, median %.1f ms, max %.1f ms (after the first), peak RSS %.1f MB",
+                     latencies.count, threads, latencies[0], rest[rest.count / 2], worst,
+                     Double(ResourceUsage.peakRSS) / 1e6))
     }
 }
 

@@ -102,6 +102,10 @@ public struct Metadata: Sendable, Codable, Equatable {
     /// The CLIP BPE merges file (bpe_simple_vocab_16e6.txt, uncompressed text), when the pack
     /// holds a text tower; stored as its own tensor blob, so this is just its tensor name.
     public var vocabularyTensor: String?
+    /// The labels whose text features are baked into the image graph (as an initializer in place
+    /// of its text-features input), in feature-row order; nil for a pack that takes any labels.
+    /// A baked pack has no text tower and no vocabulary.
+    public var bakedLabels: [String]?
     /// Free-form quantization summary written by lseg-quantize.
     public var quantization: [String: String] = [:]
     /// Anything else worth keeping (opset, ONNX producer, ...).
