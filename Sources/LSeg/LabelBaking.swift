@@ -66,6 +66,9 @@ public enum LabelBaking {
         meta.vocabularyTensor = nil
         meta.links.removeAll { $0.fromGraph == "text" || $0.toGraph == "text" }
         meta.roles.removeValue(forKey: "text")
+        // Only the image graph remains: records about other graphs would name nothing.
+        meta.sequenceTruncation = meta.sequenceTruncation?.filter { $0.key == baked.name }
+        if meta.sequenceTruncation?.isEmpty == true { meta.sequenceTruncation = nil }
         return Model(metadata: meta, graphs: [baked])
     }
 }
