@@ -14,7 +14,7 @@ struct RunCommand: ParsableCommand {
 /// Prints one line on stderr and exits 2 for bad input, 1 otherwise.
 func fail(_ tool: String, _ error: Error) -> ExitCode {
     FileHandle.standardError.write(Data("\(tool): \(error)\n".utf8))
-    let input = error is LSegError || error is RuntimeError
+    let input = error is LSegError || error is RuntimeError || error is ValidationError
     return ExitCode(input ? 2 : 1)
 }
 
