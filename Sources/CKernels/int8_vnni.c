@@ -9,7 +9,11 @@
 #include <immintrin.h>
 
 /* The epilogue must round exactly like the scalar one (multiply, then add). */
+#if defined(__clang__)
 #pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
 
 #define VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 
