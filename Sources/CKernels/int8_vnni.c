@@ -3,6 +3,7 @@
    products into int32 without saturation, 64 multiply-adds per instruction. */
 #include "int8_vnni.h"
 #include "kernels_heavy.h"
+#include <math.h>
 #include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -86,6 +87,70 @@ VNNI void lseg_i8_vnni_tile(const int8_t *a, const int32_t *sums, const uint8_t 
     for (int64_t i = lo; i < hi; i++) store_row(out[i - i0][0], out[i - i0][1], i, j0, nc, ep, c, ldc);
     if (ep && ep->act != LSEG_ACT_NONE)
         lseg_bias_activation(ep->y + lo * ep->ldy + j0, hi - lo, nc, ep->ldy, NULL, NULL, ep->act, ep->alpha);
+}
+
+VNNI void lseg_i8_vnni_linear(const int8_t *w, const int32_t *wsum, const uint8_t *cols, int64_t m, int64_t n,
+                              int64_t k, int64_t i_begin, int64_t i_end, int64_t panel_begin, int64_t panel_end,
+                              const lseg_i8_epilogue *ep) {
+    const int64_t kp = k, groups = k / 4;
+    const __m512i lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    const __m512i stride = _mm512_mullo_epi32(lanes, _mm512_set1_epi32((int32_t)ep->ldy));
+    if (i_end > n) i_end = n;
+    for (int64_t pn = panel_begin; pn < panel_end; pn++) {
+        const uint8_t *b = cols + pn * kp * 32;
+        const int64_t j0 = pn * 32, nc = m - j0 < 32 ? m - j0 : 32;
+        const __mmask16 m0 = nc >= 16 ? 0xFFFF : (__mmask16)((1u << nc) - 1);
+        const __mmask16 m1 = nc <= 16 ? 0 : nc >= 32 ? 0xFFFF : (__mmask16)((1u << (nc - 16)) - 1);
+        for (int64_t i = i_begin; i < i_end; i += 8) {
+            const int8_t *a = w + i * kp;
+            __m512i acc[8][2];
+            for (int r = 0; r < 8; r++) acc[r][0] = acc[r][1] = _mm512_setzero_si512();
+            for (int64_t g = 0; g < groups; g++) {
+                const __m512i b0 = _mm512_loadu_si512(b + g * 128), b1 = _mm512_loadu_si512(b + g * 128 + 64);
+                for (int r = 0; r < 8; r++) {
+                    const __m512i av = _mm512_set1_epi32(load4(a + r * kp + g * 4));
+                    acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], b0, av);
+                    acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], b1, av);
+                }
+            }
+            /* Row r is output channel i + r for 32 tokens: the same value as the packed path's
+               epilogue, (raw + zp_shift * rowsum) * scale + bias, scattered down the token rows. */
+            for (int r = 0; r < 8; r++) {
+                const int64_t ch = i + r;
+                const int32_t off = (int32_t)((uint32_t)ep->zp_shift * (uint32_t)ep->rowsum[ch] - (uint32_t)wsum[ch] * 128u);
+                const __m512 sc = _mm512_set1_ps(ep->scale[ch]), bi = _mm512_set1_ps(ep->bias ? ep->bias[ch] : 0.0f);
+                const __m512 y0 = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc[r][0], _mm512_set1_epi32(off))), sc), bi);
+                const __m512 y1 = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc[r][1], _mm512_set1_epi32(off))), sc), bi);
+                float *y = ep->y + j0 * ep->ldy + ch;
+                _mm512_mask_i32scatter_ps(y, m0, stride, y0, 4);
+                _mm512_mask_i32scatter_ps(y + 16 * ep->ldy, m1, stride, y1, 4);
+            }
+        }
+        if (ep->act != LSEG_ACT_NONE)
+            lseg_bias_activation(ep->y + j0 * ep->ldy + i_begin, nc, i_end - i_begin, ep->ldy, NULL, NULL, ep->act, ep->alpha);
+    }
+}
+
+void lseg_i8_vnni_quantize_cols(const float *x, int64_t ldx, int64_t m, int64_t k, float scale, int32_t zp,
+                                int64_t panel_begin, int64_t panel_end, uint8_t *cols) {
+    const int64_t kp = (k + 3) / 4 * 4;
+    for (int64_t pn = panel_begin; pn < panel_end; pn++) {
+        uint8_t *panel = cols + pn * kp * 32;
+        for (int64_t t = 0; t < 32; t++) {
+            const int64_t j = pn * 32 + t;
+            for (int64_t i = 0; i < kp; i++) {
+                uint8_t v = 128; /* shifted 0 */
+                if (j < m && i < k) {
+                    float q = nearbyintf(x[j * ldx + i] / scale) + (float)zp;
+                    if (q != q) q = (float)zp;
+                    if (q < 0.0f) q = 0.0f;
+                    if (q > 255.0f) q = 255.0f;
+                    v = (uint8_t)(int32_t)q;
+                }
+                panel[(i / 4) * 128 + t * 4 + i % 4] = v;
+            }
+        }
+    }
 }
 
 /* ---- direct convolution ---- */
@@ -231,6 +296,16 @@ void lseg_i8_vnni_tile(const int8_t *a, const int32_t *sums, const uint8_t *b, i
                        int64_t lo, int64_t hi, int64_t j0, int64_t nc, const lseg_i8_epilogue *ep,
                        int32_t *c, int64_t ldc) {
     (void)a; (void)sums; (void)b; (void)kp; (void)i0; (void)lo; (void)hi; (void)j0; (void)nc; (void)ep; (void)c; (void)ldc;
+}
+void lseg_i8_vnni_linear(const int8_t *w, const int32_t *wsum, const uint8_t *cols, int64_t m, int64_t n,
+                         int64_t k, int64_t i_begin, int64_t i_end, int64_t panel_begin, int64_t panel_end,
+                         const lseg_i8_epilogue *ep) {
+    (void)w; (void)wsum; (void)cols; (void)m; (void)n; (void)k; (void)i_begin; (void)i_end; (void)panel_begin;
+    (void)panel_end; (void)ep;
+}
+void lseg_i8_vnni_quantize_cols(const float *x, int64_t ldx, int64_t m, int64_t k, float scale, int32_t zp,
+                                int64_t panel_begin, int64_t panel_end, uint8_t *cols) {
+    (void)x; (void)ldx; (void)m; (void)k; (void)scale; (void)zp; (void)panel_begin; (void)panel_end; (void)cols;
 }
 int lseg_i8_direct_supported(const lseg_i8_window *w) { (void)w; return 0; }
 int64_t lseg_i8_direct_input_bytes(const lseg_i8_window *w) { (void)w; return 0; }

@@ -89,6 +89,18 @@ void lseg_i8_gemm(int path, const void *rows, const void *cols, int64_t m, int64
                   int64_t i_begin, int64_t i_end, int64_t panel_begin, int64_t panel_end,
                   const lseg_i8_epilogue *ep, int32_t *c, int64_t ldc);
 
+/* QLinear on AVX-512 VNNI straight from the weights' own [N, K] layout (no packed copy; needs
+   K % 4 == 0 and N % 8 == 0): the weights are the broadcast side, the tokens the vector side,
+   quantized into 32-token panels of unsigned q ([ceil(M/32)][K/4][32][4], lseg_i8_vnni_quantize_cols;
+   M rows of x, leading dimension ldx). Output channels [i_begin, i_end) (multiples of 8) x token
+   panels [panel_begin, panel_end) go through the epilogue (channel_axis 1, y[token * ldy + ch])
+   with the same floats as lseg_i8_gemm; wsum = weight row sums. */
+void lseg_i8_vnni_linear(const int8_t *w, const int32_t *wsum, const uint8_t *cols, int64_t m, int64_t n,
+                         int64_t k, int64_t i_begin, int64_t i_end, int64_t panel_begin, int64_t panel_end,
+                         const lseg_i8_epilogue *ep);
+void lseg_i8_vnni_quantize_cols(const float *x, int64_t ldx, int64_t m, int64_t k, float scale, int32_t zp,
+                                int64_t panel_begin, int64_t panel_end, uint8_t *cols);
+
 /* Direct convolution (AVX-512 VNNI only; lseg_i8_path_available(LSEG_I8_AVX512_VNNI) must hold):
    stride 1, one group, 1-D or 2-D (height 1), any kernel size, padding and dilation. No im2col:
    the input is quantized once into a padded, channel-interleaved layout [ceil(C/4)][Hp][Wp][4]

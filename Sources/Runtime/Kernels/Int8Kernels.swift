@@ -16,11 +16,23 @@ enum Int8Kernels {
 
     /// Workspace of QLinear: quantized activations (rows), then the packed weights (cols), their
     /// row sums, and the combined scales.
+    /// AVX-512 VNNI with k % 4 == 0 and n % 8 == 0 (every ViT linear) reads the weights in their
+    /// own layout ("direct"): the quantized tokens are the packed side, only the weights' row sums
+    /// are prepared, and the int8 weights are not duplicated in memory.
     struct LinearLayout {
+        var direct = false
         var rows = 0, cols = 0, sums = 0, scales = 0, bytes = 0
         /// Bytes of the packed weights plus their row sums (the prepared layout).
         var weightBytes = 0
         init(path: Int32, m: Int, n: Int, k: Int) {
+            if path == Int32(LSEG_I8_AVX512_VNNI) && k % 4 == 0 && n % 8 == 0 {
+                direct = true
+                sums = align((m + 31) / 32 * 32 * k)
+                scales = sums + align(n * 4)
+                bytes = scales + align(n * 4)
+                weightBytes = n * 4
+                return
+            }
             cols = align(Int(lseg_i8_rows_bytes(path, Int64(m), Int64(k))))
             sums = cols + align(Int(lseg_i8_cols_bytes(path, Int64(n), Int64(k))))
             scales = sums + align(n * 4)
@@ -121,6 +133,34 @@ enum Int8Kernels {
         let ws = try workspace(ctx, layout.bytes, "QLinear")
         let rows = ws + layout.rows
         let scales = (ws + layout.scales).assumingMemoryBound(to: Float.self)
+        for j in 0..<n { scales[j] = input.scale * weightScales[j] }
+        let (code, alpha) = activation.kernelCode
+        if layout.direct {
+            let sums = packedWeights(ctx, kind: "int8-linear-rowsums/n\(n)/k\(k)", weight: weight, bytes: layout.weightBytes,
+                                     scratch: ws + layout.sums) { dst in
+                lseg_i8_row_sums(weight, Int64(k), Int64(n), Int64(k), dst.assumingMemoryBound(to: Int32.self))
+            }.assumingMemoryBound(to: Int32.self)
+            let cols = rows.assumingMemoryBound(to: UInt8.self), panels = (m + 31) / 32
+            ctx.parallelFor(panels, costPerItem: 32 * 4 * k) { r in
+                lseg_i8_vnni_quantize_cols(x, Int64(k), Int64(m), Int64(k), input.scale, input.zeroPoint,
+                                           Int64(r.lowerBound), Int64(r.upperBound), cols)
+            }
+            let ep = lseg_i8_epilogue(y: y, ldy: Int64(n), channel_axis: 1, zp_shift: 128 - input.zeroPoint,
+                                      rowsum: sums, scale: scales, bias: bias, act: code, alpha: alpha)
+            // Items: 32 output channels x one 32-token panel; channel-major so a thread streams
+            // each weight block once over the few token panels.
+            let blocks = (n + 31) / 32
+            ctx.parallelFor(blocks * panels, costPerItem: 32 * 32 * k) { r in
+                withUnsafePointer(to: ep) { epp in
+                    for item in r {
+                        let blk = item / panels, pn = item % panels
+                        lseg_i8_vnni_linear(weight, sums, cols, Int64(m), Int64(n), Int64(k), Int64(blk * 32),
+                                            Int64(Swift.min(n, blk * 32 + 32)), Int64(pn), Int64(pn + 1), epp)
+                    }
+                }
+            }
+            return
+        }
         let mr = Int(lseg_i8_mr(path)), mPadded = (m + mr - 1) / mr * mr
         ctx.parallelFor(m, costPerItem: 4 * k) { r in
             lseg_i8_quantize_rows(path, x, Int64(k), Int64(m), Int64(k), input.scale, input.zeroPoint,
@@ -135,8 +175,6 @@ enum Int8Kernels {
                                  sums: (dst + colBytes).assumingMemoryBound(to: Int32.self), ctx)
         }
         let sums = (packed + colBytes).assumingMemoryBound(to: Int32.self)
-        for j in 0..<n { scales[j] = input.scale * weightScales[j] }
-        let (code, alpha) = activation.kernelCode
         let ep = lseg_i8_epilogue(y: y, ldy: Int64(n), channel_axis: 1, zp_shift: 128 - input.zeroPoint,
                                   rowsum: sums, scale: scales, bias: bias, act: code, alpha: alpha)
         gemm(path: path, rows: rows, cols: packed, m: m, n: n, k: k, epilogue: ep, ctx)
