@@ -183,6 +183,7 @@ def bench_config(name, args):
 
     rows = {"ours_int8": [], "ort_int8": [], "ort_fp32": []}
     agree = {k: [] for k in rows}
+    cosine = {k: [] for k in rows}
     for i, x in enumerate(evals):
         ref = ours_logits(bin_dir, fp32, x, tokens, work)
         outs = {"ours_int8": ours_logits(bin_dir, int8, x, tokens, work, fatal=False),
@@ -193,6 +194,8 @@ def bench_config(name, args):
                 continue
             rows[k].append(sqnr(ref, v))
             agree[k].append(float((ref.argmax(1) == v.argmax(1)).mean()))
+            r, q = ref.ravel().astype(np.float64), v.ravel().astype(np.float64)
+            cosine[k].append(float(r @ q / (np.linalg.norm(r) * np.linalg.norm(q))))
 
     def ort_latency(sess):
         feeds = {"image": evals[0], "tokens": tokens}
@@ -212,6 +215,7 @@ def bench_config(name, args):
                         "pack_int8": os.path.getsize(int8), "ort_int8_onnx": os.path.getsize(ort_int8)},
         "quantize_seconds": {"ours": ours_quantize_s, "ort": ort_quantize_s},
         "vs_our_fp32": {k: {"logit_sqnr_db_mean": float(np.mean(rows[k])) if rows[k] else None,
+                            "logit_cosine_mean": float(np.mean(cosine[k])) if cosine[k] else None,
                             "mask_agreement_mean": float(np.mean(agree[k])) if agree[k] else None} for k in rows},
         "latency": {"ours_fp32": our_latency(fp32), "ours_int8": our_latency(int8),
                     "ort_fp32_ms": ort_latency(s32), "ort_int8_ms": ort_latency(s8)},
