@@ -101,7 +101,7 @@ enum Int8Kernels {
     private static func packedWeights(_ ctx: ExecContext, kind: String, weight: UnsafeRawPointer, bytes: Int,
                                       scratch: UnsafeMutableRawPointer,
                                       fill: (UnsafeMutableRawPointer) -> Void) -> UnsafeRawPointer {
-        if let prepared = ctx.prepared {
+        if let prepared = ctx.prepared(forInput: 1) {  // input 1: the int8 weight
             return prepared.layout(kind: kind, of: weight, byteCount: bytes, fill: fill)
         }
         fill(scratch)

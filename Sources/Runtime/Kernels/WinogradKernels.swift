@@ -64,7 +64,7 @@ enum WinogradKernels {
                 lseg_winograd_filter_transform(weight, Int64(k), Int64(c), Int64(r.lowerBound), Int64(r.upperBound), u)
             }
         }
-        if let prepared = ctx.prepared {
+        if let prepared = ctx.prepared(forInput: 1) {  // input 1: the conv weight
             let raw = prepared.layout(kind: "winograd-f4x3 K\(k) C\(c)", of: UnsafeRawPointer(weight),
                                       byteCount: 36 * k * c * 4) { fill($0.assumingMemoryBound(to: Float.self)) }
             return (raw.assumingMemoryBound(to: Float.self), nil)
