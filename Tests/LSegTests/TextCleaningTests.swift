@@ -12,6 +12,7 @@ final class TextCleaningTests: XCTestCase {
     func testCanonicalCompositionMatchesPython() throws {
         let cases = try JSONDecoder().decode(NFCCases.self, from: Data(FixtureFiles.bytes("nfc_cases.json"))).cases
         XCTAssertGreaterThan(cases.count, 300)
+        XCTAssertTrue(cases.contains { $0.text == "\u{AC00}\u{11A8}" && $0.nfc == "\u{AC01}" })
         for c in cases {
             XCTAssertEqual(Array(TextCleaning.canonicalComposition(c.text).unicodeScalars), Array(c.nfc.unicodeScalars),
                            "NFC of \(c.text.unicodeScalars.map { String($0.value, radix: 16) })")
@@ -19,11 +20,12 @@ final class TextCleaningTests: XCTestCase {
     }
 
     /// Every scalar of the scripts CLIP labels plausibly use, alone and followed by combining
-    /// marks, composes as Foundation (ICU) composes it.
+    /// marks, composes as Foundation composes it. Hangul is left to the Python cases: Foundation
+    /// on Linux composes old jamo L + V into the non-character U+D7A4 and leaves LV + T apart.
     func testCanonicalCompositionMatchesFoundation() {
         let ranges: [ClosedRange<UInt32>] = [0x20...0x24F, 0x370...0x52F, 0x900...0x97F, 0x1E00...0x1FFF,
-                                             0x2100...0x214F, 0x3040...0x30FF, 0x1100...0x11FF, 0xAC00...0xAC60]
-        let marks = ["", "\u{301}", "\u{308}\u{301}", "\u{323}\u{302}", "\u{327}", "\u{1161}", "\u{11A8}", "\u{3099}"]
+                                             0x2100...0x214F, 0x3040...0x30FF, 0x0590...0x05FF, 0x0E00...0x0E7F]
+        let marks = ["", "\u{301}", "\u{308}\u{301}", "\u{323}\u{302}", "\u{327}", "\u{31B}\u{300}", "\u{5AE}\u{300}", "\u{3099}"]
         var checked = 0
         for r in ranges {
             for v in r {
@@ -37,7 +39,7 @@ final class TextCleaningTests: XCTestCase {
                 }
             }
         }
-        XCTAssertGreaterThan(checked, 20_000)
+        XCTAssertGreaterThan(checked, 15_000)
     }
 
     func testWidthFormsMatchFoundationNFKC() {
