@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Runtime
 
 /// Label baking for fixed-class deployments: runs the text tower once for a label set, stores
@@ -8,7 +12,7 @@ public enum LabelBaking {
     /// Labels from a comma-separated list ("road,car,person,other"), trimmed, empty ones dropped;
     /// fails on an empty list or a repeated label.
     public static func parse(_ list: String) throws -> [String] {
-        let labels = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let labels = list.split(separator: ",").map { TextCleaning.trimmingBlanks($0) }.filter { !$0.isEmpty }
         guard !labels.isEmpty else { throw LSegError.badArgument("no labels to bake in '\(list)'") }
         var seen = Set<String>()
         for l in labels where !seen.insert(l).inserted { throw LSegError.badArgument("label '\(l)' is given twice") }

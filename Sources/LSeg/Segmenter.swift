@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Runtime
 
 /// LSeg inference: labels -> text features (cached per label set), image -> logits -> label map

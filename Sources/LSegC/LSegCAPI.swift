@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Glibc
 import LSeg
 import Runtime
 
@@ -15,7 +20,7 @@ private let statusRuntime: Int32 = 4
 /// What a `lseg_model *` points at (an Unmanaged reference).
 final class CModel: @unchecked Sendable {
     let segmenter: Segmenter
-    let lock = NSLock()
+    let lock = PThreadLock()
     /// NUL-terminated copies of the current label names, owned here.
     private(set) var labelNames: [UnsafeMutablePointer<CChar>] = []
     private var labels: [String] = []

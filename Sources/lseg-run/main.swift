@@ -1,5 +1,10 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Glibc
 import LSeg
 import Runtime
 
@@ -13,7 +18,8 @@ struct RunCommand: ParsableCommand {
 
 /// Prints one line on stderr and exits 2 for bad input, 1 otherwise.
 func fail(_ tool: String, _ error: Error) -> ExitCode {
-    FileHandle.standardError.write(Data("\(tool): \(error)\n".utf8))
+    var line = "\(tool): \(error)\n"
+    line.withUTF8 { _ = Glibc.write(2, $0.baseAddress, $0.count) }
     let input = error is LSegError || error is RuntimeError || error is ValidationError
     return ExitCode(input ? 2 : 1)
 }
@@ -64,9 +70,9 @@ struct Segment: ParsableCommand {
     static func frames(_ arguments: [String]) throws -> [String] {
         var out: [String] = []
         for a in arguments {
-            var isDir: ObjCBool = false
+            var isDir = false
             guard FileManager.default.fileExists(atPath: a, isDirectory: &isDir) else { throw LSegError.io(file: a, what: "no such file or folder") }
-            guard isDir.boolValue else { out.append(a); continue }
+            guard isDir else { out.append(a); continue }
             let names = try FileManager.default.contentsOfDirectory(atPath: a).sorted()
             let found = names.filter { ["png", "jpg", "jpeg"].contains(URL(fileURLWithPath: $0).pathExtension.lowercased()) }
             guard !found.isEmpty else { throw LSegError.io(file: a, what: "folder holds no PNG or JPEG files") }
@@ -79,7 +85,7 @@ struct Segment: ParsableCommand {
         guard threads > 0 else { throw ValidationError("--threads must be positive") }
         var given: [String]?
         if let labels {
-            given = labels.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            given = labels.split(separator: ",").map { TextCleaning.trimmingBlanks($0) }.filter { !$0.isEmpty }
             guard given?.isEmpty == false else { throw ValidationError("--labels is empty") }
         }
         let frames = try Self.frames(images)
@@ -104,15 +110,15 @@ struct Segment: ParsableCommand {
                 try ImageIO.write(try ImageIO.encodePNG(picture, name: out), to: out)
             }
             let shares = zip(names, r.shares).filter { $0.1 > 0 }.sorted { $0.1 > $1.1 }
-                .map { String(format: "%@ %.1f%%", $0.0, $0.1 * 100) }.joined(separator: ", ")
-            print(String(format: "%@ %dx%d: %@ (%.1f ms)", path, r.width, r.height, shares, ms))
+                .map { "\($0.0) \(NumberText.fixed(Double($0.1) * 100, digits: 1))%" }.joined(separator: ", ")
+            print("\(path) \(r.width)x\(r.height): \(shares) (\(NumberText.fixed(ms, digits: 1)) ms)")
         }
         // The first frame also plans and computes text features; the rest reuse them.
         let rest = latencies.dropFirst().sorted()
         guard let worst = rest.last else { return }
-        print(String(format: "frames %d, threads %d: first %.1f ms, median %.1f ms, max %.1f ms (after the first), peak RSS %.1f MB",
-                     latencies.count, threads, latencies[0], rest[rest.count / 2], worst,
-                     Double(ResourceUsage.peakRSS) / 1e6))
+        func ms(_ v: Double) -> String { NumberText.fixed(v, digits: 1) + " ms" }
+        print("frames \(latencies.count), threads \(threads): first \(ms(latencies[0])), median \(ms(rest[rest.count / 2])),"
+              + " max \(ms(worst)) (after the first), peak RSS \(NumberText.fixed(Double(ResourceUsage.peakRSS) / 1e6, digits: 1)) MB")
     }
 }
 
@@ -210,24 +216,27 @@ struct Compare: ParsableCommand {
     func compare() throws {
         let folder = URL(fileURLWithPath: reference)
         let indexURL = folder.appendingPathComponent("index.json")
-        guard let index = try JSONSerialization.jsonObject(with: Data(contentsOf: indexURL)) as? [String: Any] else {
-            throw LSegError.badArgument("\(indexURL.path): not a JSON object")
+        let index: ReferenceIndex
+        let indexData = try Data(contentsOf: indexURL)
+        do { index = try JSONDecoder().decode(ReferenceIndex.self, from: indexData) } catch {
+            throw LSegError.badArgument("\(indexURL.path): not a JSON object of the reference index form (\(error))")
         }
         var feeds: [String: Tensor] = [:]
-        for (name, file) in index["inputs"] as? [String: String] ?? [:] { feeds[name] = try NPY.read(path: locate(file, from: folder).path) }
+        for (name, file) in index.inputs ?? [:] { feeds[name] = try NPY.read(path: locate(file, from: folder).path) }
         for spec in inputs {
             guard let eq = spec.firstIndex(of: "=") else { throw ValidationError("--input wants NAME=file.npy, got '\(spec)'") }
             feeds[String(spec[..<eq])] = try NPY.read(path: String(spec[spec.index(after: eq)...]))
         }
         var refs: [String: (file: URL, stride: Int)] = [:]
-        if let map = index["tensors"] as? [String: String] {
+        switch index.tensors {
+        case .byName(let map):
             for (name, file) in map { refs[name] = (locate(file, from: folder), 1) }
-        } else if let list = index["tensors"] as? [[String: Any]] {
+        case .list(let list):
             for t in list {
-                guard let name = t["tensor"] as? String, let file = t["file"] as? String else { continue }
-                refs[name] = (locate(file, from: folder), max(1, t["stride"] as? Int ?? 1))
+                guard let name = t.tensor, let file = t.file else { continue }
+                refs[name] = (locate(file, from: folder), max(1, t.stride ?? 1))
             }
-        } else {
+        case nil:
             throw LSegError.badArgument("\(indexURL.path): no \"tensors\"")
         }
         let model = try Pack.read(URL(fileURLWithPath: pack))
@@ -262,6 +271,45 @@ func maxMemoryBytes(_ mb: Int?) throws -> Int? {
     return mb * 1_000_000
 }
 
+/// index.json of a reference folder (golden/intermediates): input files by name, and the reference
+/// tensors either by name or as a list of {tensor, file, stride} entries.
+struct ReferenceIndex: Decodable {
+    enum Tensors: Decodable {
+        case byName([String: String])
+        case list([Entry])
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.singleValueContainer()
+            if let map = try? c.decode([String: String].self) { self = .byName(map) } else { self = .list(try c.decode([Entry].self)) }
+        }
+    }
+
+    /// Entries missing a name or a file are skipped, as are fields of the wrong type.
+    struct Entry: Decodable {
+        var tensor: String?, file: String?, stride: Int?
+
+        enum CodingKeys: String, CodingKey { case tensor, file, stride }
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            tensor = try? c.decodeIfPresent(String.self, forKey: .tensor)
+            file = try? c.decodeIfPresent(String.self, forKey: .file)
+            stride = try? c.decodeIfPresent(Int.self, forKey: .stride)
+        }
+    }
+
+    var inputs: [String: String]?
+    var tensors: Tensors?
+
+    enum CodingKeys: String, CodingKey { case inputs, tensors }
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        inputs = try? c.decodeIfPresent([String: String].self, forKey: .inputs)
+        tensors = try? c.decodeIfPresent(Tensors.self, forKey: .tensors)
+    }
+}
+
 enum Trace {
     static func fileName(_ name: String) -> String {
         String(name.map { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" || $0 == "." ? $0 : "_" })
@@ -274,7 +322,8 @@ enum Trace {
                 let p = v.pointer(Float.self)
                 var lo = Float.infinity, hi = -Float.infinity, sum: Double = 0
                 for i in 0..<v.count { lo = min(lo, p[i]); hi = max(hi, p[i]); sum += Double(p[i]) }
-                s += String(format: " min %.4g max %.4g mean %.4g", lo, hi, sum / Double(v.count))
+                func g(_ x: Double) -> String { NumberText.general(x, significant: 4) }
+                s += " min \(g(Double(lo))) max \(g(Double(hi))) mean \(g(sum / Double(v.count)))"
             }
             return s
         }

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Runs the graphs of a Model: one graph by name, or all of them in link order as the original
 /// combined export did. Keeps a few Sessions per graph for the most recent input shapes, so a
@@ -14,7 +18,7 @@ public final class ModelRunner: @unchecked Sendable {
     /// Per graph, most recently used first; truncated runs are keyed by their cut shapes.
     private var cache: [String: [(shapes: [String: [Int]], session: Session)]] = [:]
     private var truncatable: [String: Graph] = [:]
-    private let lock = NSLock()
+    private let lock = PThreadLock()
     /// Sessions kept per graph (each holds its own arena).
     public static let sessionsPerGraph = 4
     /// Cut sequences where the pack allows it. False: always run the declared length. Also

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Runs a Plan. Owns the arena and workspace (allocated once, here); `run` allocates nothing
 /// but the returned output tensors. A Session is used by one thread at a time; several

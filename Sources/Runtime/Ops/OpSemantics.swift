@@ -1,4 +1,10 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Dispatch
+import Glibc
 
 /// A dtype and a concrete shape.
 public struct TypedShape: Sendable, Equatable, CustomStringConvertible {
