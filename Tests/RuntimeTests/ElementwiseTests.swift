@@ -169,6 +169,12 @@ final class ElementwiseTests: XCTestCase {
                 var y = [Float](repeating: 0, count: input.count)
                 lseg_unary_f32_variant(Int32(c.rawValue), input, &y, input.count, simd)
                 assertClose(y, expected, rtol: rtol, atol: atol, "\(op) simd \(simd)")
+                // In place (the activation after a GEMM) takes its own loop: same bits.
+                var inPlace = input
+                inPlace.withUnsafeMutableBufferPointer { p in
+                    lseg_unary_f32_variant(Int32(c.rawValue), p.baseAddress, p.baseAddress, p.count, simd)
+                }
+                XCTAssertEqual(inPlace.map(\.bitPattern), y.map(\.bitPattern), "\(op) simd \(simd) in place")
             }
         }
         var y = [Float](repeating: 0, count: 3)
