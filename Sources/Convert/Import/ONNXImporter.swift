@@ -32,7 +32,7 @@ public enum ONNXImporter {
         if hashSources { hashes.start(name, mapped) }
         defer { hashes.wait() }
 
-        let decoded = try ONNXModelFile(mapped: mapped)
+        let decoded = try PhaseTiming.measure("onnx unpack (protobuf-c)") { try ONNXModelFile(mapped: mapped) }
         defer { withExtendedLifetime(decoded) {} }  // the message tree lives as long as `decoded`
         let model = decoded.model
         let m = model.pointee
@@ -67,12 +67,12 @@ public enum ONNXImporter {
             for (location, file) in resolver.usedFiles { hashes.start(location, file) }
         }
         let importer = GraphImporter(file: name, tensors: TensorDecoder(file: name, external: resolver), opsets: opsets)
-        let graph = try importer.importGraph(g, name: "main")
+        let graph = try PhaseTiming.measure("onnx to IR") { try importer.importGraph(g, name: "main") }
 
         var sources = [SourceFile(name: name, sha256: "", bytes: mapped.byteCount)]
         for (location, file) in resolver.usedFiles { sources.append(SourceFile(name: location, sha256: "", bytes: file.byteCount)) }
         if hashSources {
-            hashes.wait()
+            PhaseTiming.measure("wait for SHA-256") { hashes.wait() }
             let digests = hashes.results
             for i in sources.indices { sources[i].sha256 = digests[sources[i].name] ?? "" }
             // A file first mapped during import (not found by the pre-scan) is hashed now.
@@ -97,7 +97,7 @@ final class SourceHasher: @unchecked Sendable {
 
     func start(_ name: String, _ file: MappedFile) {
         DispatchQueue.global().async(group: group) { [self] in
-            let digest = SHA256.hex(file.bytes)
+            let digest = PhaseTiming.measure("SHA-256 \(name) (background)") { SHA256.hex(file.bytes) }
             lock.lock(); digests[name] = digest; lock.unlock()
         }
     }

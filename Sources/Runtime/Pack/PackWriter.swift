@@ -16,8 +16,10 @@ struct PackWriter {
     func write() throws -> PackWriteReport {
         let start = Date()
         let (items, records) = try collect()
-        let graphRaw = try encodeGraphSection(records)
-        let graphStored = try compressGraphSection(graphRaw)
+        let (graphRaw, graphStored) = try PhaseTiming.measure("pack graph section") {
+            let raw = try encodeGraphSection(records)
+            return (raw, try compressGraphSection(raw))
+        }
 
         let output = try AtomicFileOutput(destination: url)
         do {
@@ -28,6 +30,7 @@ struct PackWriter {
             let total = items.reduce(0) { $0 + $1.tensor.byteCount }
             var done = 0
             var codecCounts: [PackCodec: Int] = [:]
+            var encodeNanos: UInt64 = 0, writeNanos: UInt64 = 0
 
             // Compress a batch in parallel, then write it in order: deterministic and bounded in memory.
             var batchStart = 0
@@ -37,7 +40,11 @@ struct PackWriter {
                     batchBytes += items[batchEnd].tensor.byteCount
                     batchEnd += 1
                 }
+                let t0 = DispatchTime.now().uptimeNanoseconds
                 let blobs = try encodeParallel(Array(items[batchStart..<batchEnd]))
+                let t1 = DispatchTime.now().uptimeNanoseconds
+                encodeNanos += t1 - t0
+                defer { writeNanos += DispatchTime.now().uptimeNanoseconds - t1 }
                 for (k, blob) in blobs.enumerated() {
                     let item = items[batchStart + k]
                     try output.pad(toMultipleOf: PackFormat.alignment)
@@ -57,6 +64,8 @@ struct PackWriter {
                 batchStart = batchEnd
             }
             let dataSize = output.position - dataOffset
+            PhaseTiming.report("pack compress", seconds: Double(encodeNanos) / 1e9)
+            PhaseTiming.report("pack write blobs", seconds: Double(writeNanos) / 1e9)
 
             let directory = try PackDirectoryCoding.encode(entries)
             let directoryOffset = output.position
@@ -80,7 +89,7 @@ struct PackWriter {
             h.pad(toMultipleOf: PackFormat.headerSize)
             h.set(u64: PackChecksum.xxh64(h.bytes), at: PackFormat.headerChecksumOffset)
             try output.write(h.bytes, at: 0)
-            try output.commit()
+            try PhaseTiming.measure("pack fsync and rename") { try output.commit() }
 
             let stored = entries.reduce(0) { $0 + $1.storedSize }
             return PackWriteReport(fileSize: fileSize, tensorCount: entries.count, rawTensorBytes: total,
