@@ -66,7 +66,7 @@ public enum ONNXImporter {
             }
             for (location, file) in resolver.usedFiles { hashes.start(location, file) }
         }
-        let importer = GraphImporter(file: name, tensors: TensorDecoder(file: name, external: resolver), opsets: opsets)
+        let importer = GraphImporter(file: name, tensors: TensorDecoder(file: name, external: resolver, bulk: decoded.bulk, source: mapped), opsets: opsets)
         let graph = try PhaseTiming.measure("onnx to IR") { try importer.importGraph(g, name: "main") }
 
         var sources = [SourceFile(name: name, sha256: "", bytes: mapped.byteCount)]
@@ -97,12 +97,29 @@ final class SourceHasher: @unchecked Sendable {
 
     func start(_ name: String, _ file: MappedFile) {
         DispatchQueue.global().async(group: group) { [self] in
-            let digest = PhaseTiming.measure("SHA-256 \(name) (background)") { SHA256.hex(file.bytes) }
+            let digest = PhaseTiming.measure("SHA-256 \(name) (background)") { Self.hash(file) }
             lock.lock(); digests[name] = digest; lock.unlock()
         }
     }
 
     func wait() { group.wait() }
+
+    /// Hashes in chunks and drops each chunk's pages once hashed: the import reads the same
+    /// pages (faulting them back from the page cache if needed), and resident memory stays
+    /// near one copy of the weights. Hashing ends before any pass could write to the mapping.
+    static func hash(_ file: MappedFile) -> String {
+        let chunk = 32 << 20
+        var s = SHA256()
+        var at = 0
+        let all = file.bytes
+        while at < all.count {
+            let n = min(chunk, all.count - at)
+            s.update(UnsafeRawBufferPointer(rebasing: all[at..<at + n]))
+            file.release(at..<at + n)
+            at += n
+        }
+        return s.finalizeHex()
+    }
 
     var results: [String: String] {
         lock.lock(); defer { lock.unlock() }
