@@ -87,6 +87,10 @@ final class PackPlanesCodecTests: XCTestCase {
         let t = Self.weights(BlobCodec.planesFromBytes / 4 - 1, seed: 4)
         XCTAssertEqual(try BlobCodec.encode(t, options: PackWriteOptions()).codec, .shuffleZstd)
         XCTAssertEqual(try BlobCodec.encode(Self.weights(BlobCodec.planesFromBytes / 4, seed: 4), options: PackWriteOptions()).codec, .planes)
+        // Without planes blobs the pack is a 1.0 pack, readable by 1.0 readers.
+        let url = try PackFixtures.folder(self).appendingPathComponent("small.pack")
+        try Pack.write(PackFixtures.model(), to: url)
+        XCTAssertEqual(try Pack.readDirectory(url).minorVersion, 0)
     }
 
     func testMalformedPlaneHeadersAreReported() throws {

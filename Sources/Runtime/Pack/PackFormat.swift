@@ -2,6 +2,7 @@
 enum PackFormat {
     static let magic: [UInt8] = Array("LSEGPACK".utf8)
     static let major: UInt16 = 1
+    /// The newest minor this code reads and writes (written only when a pack needs it).
     static let minor: UInt16 = 1
     /// Size of the header this version writes; readers accept larger headers from later minors.
     static let headerSize = 128

@@ -77,7 +77,9 @@ struct PackWriter {
             var h = LittleEndianWriter()
             h.append(PackFormat.magic)
             h.u16(PackFormat.major)
-            h.u16(PackFormat.minor)
+            // The lowest minor that describes the content: a pack without planes blobs is a 1.0
+            // pack that 1.0 readers load.
+            h.u16(codecCounts[.planes, default: 0] > 0 ? PackFormat.minor : 0)
             h.u32(UInt32(PackFormat.headerSize))
             for v in [fileSize, dataOffset, dataSize, directoryOffset, directory.count, entries.count,
                       graphOffset, graphStored.count, graphRaw.count] {
