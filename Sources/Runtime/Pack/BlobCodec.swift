@@ -1,4 +1,5 @@
 import CZstd
+import Foundation
 
 /// A tensor's bytes as they go into the file.
 struct EncodedBlob: Sendable {
@@ -86,28 +87,33 @@ enum BlobCodec {
         let header = width * 8
         let limit = raw.count - max(Int((Double(raw.count) * options.minimumGain).rounded(.up)), 1)
         guard limit > header else { return nil }
-        let shuffled = AlignedAllocation(byteCount: raw.count)
-        lseg_byte_shuffle(raw.baseAddress, shuffled.pointer, count, width)
         let workers = count >= multithreadedBytes ? Int32(max(1, options.threads)) : 0
         var failure: Error?
-        // Written in full before it is read: no zero fill needed.
+        // One buffer holds the shuffled planes after room for the header and is compacted in
+        // place: each plane's stored form (itself, or a shorter frame) moves down to where the
+        // blob needs it, never past the start of the planes not yet done. So a tensor in flight
+        // costs one copy of itself, not two.
         let out = [UInt8](unsafeUninitializedCapacity: header + raw.count) { buffer, initialized in
             let base = UnsafeMutableRawPointer(buffer.baseAddress!)
+            lseg_byte_shuffle(raw.baseAddress, base + header, count, width)
             var at = header
             for j in 0..<width {
-                let plane = UnsafeRawBufferPointer(start: shuffled.pointer + j * count, count: count)
+                let plane = UnsafeRawBufferPointer(start: base + header + j * count, count: count)
                 var stored = count
                 if planeWorthCompressing(plane) {
                     let capacity = count - max(Int((Double(count) * planeMinimumGain).rounded(.up)), 1)
-                    let n = compressPlane(base + at, capacity: capacity, plane, workers: workers)
+                    let frame = AlignedAllocation(byteCount: capacity)
+                    let n = compressPlane(frame.pointer, capacity: capacity, plane, workers: workers)
                     if ZSTD_isError(n) == 0 {
                         stored = n
+                        (base + at).copyMemory(from: frame.pointer, byteCount: n)
                     } else if ZSTD_getErrorCode(n) != ZSTD_error_dstSize_tooSmall {
                         failure = RuntimeError.unsupported("zstd compression failed: \(String(cString: ZSTD_getErrorName(n)))")
                         break
                     }
                 }
-                if stored == count { (base + at).copyMemory(from: plane.baseAddress!, byteCount: count) }
+                // Overlapping move (destination at or below the source): memmove semantics.
+                if stored == count, base + at != plane.baseAddress! { memmove(base + at, plane.baseAddress!, count) }
                 var le = UInt64(stored).littleEndian
                 withUnsafeBytes(of: &le) { (base + j * 8).copyMemory(from: $0.baseAddress!, byteCount: 8) }
                 at += stored

@@ -1,5 +1,8 @@
 import CZstd
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Lays out and writes one pack: header placeholder, aligned blobs, directory, graph section,
 /// then the real header (formats/PACK.md, "Layout").
@@ -62,6 +65,9 @@ struct PackWriter {
                     options.progress?(done, total)
                 }
                 batchStart = batchEnd
+                // The batch's buffers are free now; glibc keeps freed blocks under its (grown)
+                // mmap threshold in the heap, so hand them back or resident memory ratchets up.
+                releaseFreedHeap()
             }
             let dataSize = output.position - dataOffset
             PhaseTiming.report("pack compress", seconds: Double(encodeNanos) / 1e9)
@@ -169,6 +175,16 @@ struct PackWriter {
         return try results.map { try $0!.get() }
     }
 }
+
+#if canImport(Glibc)
+/// glibc's malloc_trim, looked up at run time (its header, malloc.h, is not in the Glibc module).
+private let mallocTrim: (@convention(c) (Int) -> Int32)? = dlsym(nil, "malloc_trim").map {
+    unsafeBitCast($0, to: (@convention(c) (Int) -> Int32).self)
+}
+private func releaseFreedHeap() { _ = mallocTrim?(0) }
+#else
+private func releaseFreedHeap() {}
+#endif
 
 /// JSON settings shared by writer and reader: -inf (attention masks) and NaN must survive.
 enum PackGraphCoding {
