@@ -16,6 +16,8 @@ final class ONNXModelFile: @unchecked Sendable {
     /// Raw data payloads left out of the unpack (see `BulkDataSplitter`), by the address of the
     /// decoded TensorProto they belong to, as byte ranges of the mapped file.
     let bulk: [UnsafeMutableRawPointer: Range<Int>]
+    /// The mapped file `bulk` refers to, kept alive with the message.
+    let mapping: MappedFile
 
     /// Maps and decodes the file at `url`.
     convenience init(_ url: URL) throws {
@@ -23,9 +25,10 @@ final class ONNXModelFile: @unchecked Sendable {
     }
 
     /// Decodes an already mapped file. Large raw_data payloads are not copied into the message:
-    /// `bulk` says where they are in `mapped`, which must then outlive the tensors made from them.
+    /// `bulk` says where they are in `mapping`; decode tensors with `tensorDecoder(external:)`.
     init(mapped: MappedFile) throws {
         url = mapped.url
+        mapping = mapped
         name = mapped.url.lastPathComponent
         byteCount = mapped.byteCount
         let name = mapped.url.lastPathComponent
@@ -38,6 +41,11 @@ final class ONNXModelFile: @unchecked Sendable {
             model = try Self.unpack(mapped.bytes, name: name, fileBytes: mapped.byteCount)
             bulk = [:]
         }
+    }
+
+    /// A decoder for this file's tensors that knows where the payloads left out of the message are.
+    func tensorDecoder(external: ExternalDataResolver) -> TensorDecoder {
+        TensorDecoder(file: name, external: external, bulk: bulk, source: mapping)
     }
 
     private static func unpack(_ bytes: UnsafeRawBufferPointer, name: String, fileBytes: Int) throws -> UnsafeMutablePointer<Onnx__ModelProto> {

@@ -66,7 +66,7 @@ public enum ONNXImporter {
             }
             for (location, file) in resolver.usedFiles { hashes.start(location, file) }
         }
-        let importer = GraphImporter(file: name, tensors: TensorDecoder(file: name, external: resolver, bulk: decoded.bulk, source: mapped), opsets: opsets)
+        let importer = GraphImporter(file: name, tensors: decoded.tensorDecoder(external: resolver), opsets: opsets)
         let graph = try PhaseTiming.measure("onnx to IR") { try importer.importGraph(g, name: "main") }
 
         var sources = [SourceFile(name: name, sha256: "", bytes: mapped.byteCount)]
