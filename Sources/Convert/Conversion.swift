@@ -38,7 +38,9 @@ public enum Conversion {
         if options.optimize { _ = try PhaseTiming.measure("shape inference before split") { try ShapeInference.run(&g) } }
         var split = Roles.split(g)
         renameTextFeatures(&split)
-        return try finish(split.graphs, links: split.links, sources: imported.sources, imports: [imported], options: options)
+        return try PhaseTiming.measure("passes and metadata") {
+            try finish(split.graphs, links: split.links, sources: imported.sources, imports: [imported], options: options)
+        }
     }
 
     /// The two towers exported separately.
@@ -87,7 +89,7 @@ public enum Conversion {
         var reports: [Pipeline.Report] = []
         for var g in graphs {
             if options.optimize {
-                reports.append(try PhaseTiming.measure("passes \(g.name)") { try Pipeline.optimize(&g) })
+                reports.append(try Pipeline.optimize(&g))
             } else {
                 reports.append(Pipeline.Report(unoptimized: g))
             }
