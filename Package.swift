@@ -6,7 +6,10 @@ import PackageDescription
 let package = Package(
     name: "lseg-kit",
     products: [
+        // The device product: Runtime and LSeg only (no protobuf-c, Convert or Quantize), as are
+        // lseg-run and the C API library (liblseg.so, include/lseg.h). EdgeTests checks this.
         .library(name: "LSegRuntime", targets: ["Runtime", "LSeg"]),
+        .library(name: "lseg", type: .dynamic, targets: ["LSegC"]),
         // For the libFuzzer package in Fuzz/, which fuzzes the ONNX reader too.
         .library(name: "LSegConvert", targets: ["Convert"]),
         .executable(name: "lseg-convert", targets: ["lseg-convert"]),
@@ -31,6 +34,7 @@ let package = Package(
         .target(name: "LSeg", dependencies: ["Runtime", "CImageIO"]),
         .target(name: "Convert", dependencies: ["Runtime", "COnnx", "CHash"]),
         .target(name: "Quantize", dependencies: ["Runtime", "LSeg"]),
+        .target(name: "LSegC", dependencies: ["Runtime", "LSeg"]),
 
         .executableTarget(name: "lseg-convert", dependencies: [
             "Convert", "LSeg", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -49,6 +53,7 @@ let package = Package(
         .testTarget(name: "LSegTests", dependencies: ["LSeg", "Runtime", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "QuantizeTests", dependencies: ["Quantize", "Convert", "LSeg", "Runtime", "TestSupport"], exclude: ["Golden"]),
         .testTarget(name: "GoldenTests", dependencies: ["Convert", "Runtime", "LSeg", "TestSupport"]),
+        .testTarget(name: "EdgeTests", dependencies: ["Convert", "Runtime", "LSeg", "LSegC", "TestSupport"]),
         .testTarget(name: "HostileTests", dependencies: ["Convert", "Runtime", "LSeg", "TestSupport"], exclude: ["Corpus"]),
     ]
 )

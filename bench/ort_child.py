@@ -2,6 +2,7 @@
 session creation seconds, this process's peak RSS). Used by bench/run so both runtimes get the
 same inputs, threads and run counts."""
 import json
+import os
 import resource
 import sys
 import time
@@ -49,6 +50,11 @@ def main():
     sess = ort.InferenceSession(a["model"], opts, providers=["CPUExecutionProvider"])
     create = time.monotonic() - t0
     feeds = inputs_for(sess, a["labels"], a["height"], a["width"])
+    # Optional: the exact inputs another runtime used (raw files written by lseg-bench --dump).
+    for name, spec in a.get("inputs", {}).items():
+        if name in feeds:
+            dtype = {"int64": np.int64, "int32": np.int32, "float32": np.float32}[spec["dtype"]]
+            feeds[name] = np.fromfile(spec["file"], dtype=dtype).reshape(spec["shape"])
     t0 = time.monotonic()
     sess.run(None, feeds)
     first = time.monotonic() - t0
@@ -60,6 +66,9 @@ def main():
         sess.run(None, feeds)
         times.append((time.monotonic() - t0) * 1000)
     times.sort()
+    if a.get("dump_outputs"):
+        for o, v in zip(sess.get_outputs(), sess.run(None, feeds)):
+            np.save(os.path.join(a["dump_outputs"], f"ort.{o.name}.npy"), v)
     print(json.dumps({"median_ms": times[len(times) // 2], "min_ms": times[0], "max_ms": times[-1],
                       "create_s": create, "first_run_s": first,
                       "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,

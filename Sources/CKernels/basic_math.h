@@ -93,14 +93,16 @@ int lseg_basic_use_avx2(void);
 
 /* Row reductions with eight independent accumulators: the compiler may not reorder a single
    float sum, but it vectorizes these lanes. */
+/* Element i always goes to lane i % 8, the tail included, and the lanes are combined in one
+   fixed order: a row extended by zeros sums to the same bits (softmax over a causally masked
+   row gives the same result whatever the sequence length). */
 LSEG_INLINE float lseg_row_sum(const float *x, size_t n) {
     float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     size_t i = 0;
     for (; i + 8 <= n; i += 8)
         for (int l = 0; l < 8; l++) acc[l] += x[i + l];
-    float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-    for (; i < n; i++) s += x[i];
-    return s;
+    for (size_t l = 0; i + l < n; l++) acc[l] += x[i + l];
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
 LSEG_INLINE float lseg_row_sq_dev(const float *x, size_t n, float mean) {

@@ -8,6 +8,7 @@
 #include <immintrin.h>
 #define LSEG_I8_X86 1
 int lseg_cpu_has_avx2(void);
+#include "int8_vnni.h"
 #endif
 #if defined(__aarch64__)
 #include <arm_neon.h>
@@ -27,7 +28,7 @@ int lseg_cpu_has_avx2(void);
 #endif
 #endif
 
-#define NR LSEG_I8_NR
+#define NR_MAX 32
 #define MR_MAX 8
 
 /* ---- feature detection and layout ---- */
@@ -51,6 +52,7 @@ int lseg_i8_path_available(int path) {
     case LSEG_I8_SCALAR: return 1;
 #if defined(LSEG_I8_X86)
     case LSEG_I8_AVX2: return lseg_cpu_has_avx2();
+    case LSEG_I8_AVX512_VNNI: return lseg_cpu_has_avx512_vnni();
 #endif
 #if defined(LSEG_I8_ARM)
     case LSEG_I8_NEON: return 1;
@@ -68,6 +70,7 @@ int lseg_i8_best_path(void) {
         p = LSEG_I8_SCALAR;
         if (lseg_i8_path_available(LSEG_I8_NEON_DOT)) p = LSEG_I8_NEON_DOT;
         else if (lseg_i8_path_available(LSEG_I8_NEON)) p = LSEG_I8_NEON;
+        else if (lseg_i8_path_available(LSEG_I8_AVX512_VNNI)) p = LSEG_I8_AVX512_VNNI;
         else if (lseg_i8_path_available(LSEG_I8_AVX2)) p = LSEG_I8_AVX2;
         cached = p;
     }
@@ -77,6 +80,7 @@ int lseg_i8_best_path(void) {
 const char *lseg_i8_path_name(int path) {
     switch (path) {
     case LSEG_I8_AVX2: return "avx2";
+    case LSEG_I8_AVX512_VNNI: return "avx512-vnni";
     case LSEG_I8_NEON: return "neon";
     case LSEG_I8_NEON_DOT: return "neon-dotprod";
     default: return "scalar";
@@ -87,22 +91,44 @@ int lseg_i8_mr(int path) {
     switch (path) {
     case LSEG_I8_AVX2: return 6;
     case LSEG_I8_NEON_DOT: return 8;
+    case LSEG_I8_AVX512_VNNI: return 8;
     default: return 4;
     }
 }
+
+int lseg_i8_nr(int path) { return path == LSEG_I8_AVX512_VNNI ? 32 : 8; }
 
 /* AVX2 keeps operands widened to int16 so vpmaddwd needs no extension in the inner loop. */
 int lseg_i8_esize(int path) { return path == LSEG_I8_AVX2 ? 2 : 1; }
 
 int64_t lseg_i8_kp(int64_t k) { return (k + 3) / 4 * 4; }
 
+static inline int64_t rows_padded(int path, int64_t m) {
+    const int64_t mr = lseg_i8_mr(path);
+    return (m + mr - 1) / mr * mr;
+}
+
 int64_t lseg_i8_rows_bytes(int path, int64_t m, int64_t k) {
-    int64_t mr = lseg_i8_mr(path);
-    return (m + mr - 1) / mr * mr * lseg_i8_kp(k) * lseg_i8_esize(path);
+    const int64_t mp = rows_padded(path, m);
+    /* VNNI: the row sums follow the rows (the kernel removes the +128 of the unsigned columns). */
+    return mp * lseg_i8_kp(k) * lseg_i8_esize(path) + (path == LSEG_I8_AVX512_VNNI ? mp * 4 : 0);
 }
 
 int64_t lseg_i8_cols_bytes(int path, int64_t n, int64_t k) {
-    return (n + NR - 1) / NR * NR * lseg_i8_kp(k) * lseg_i8_esize(path);
+    const int64_t nr = lseg_i8_nr(path);
+    return (n + nr - 1) / nr * nr * lseg_i8_kp(k) * lseg_i8_esize(path);
+}
+
+/* Where the VNNI row sums live inside a rows buffer of m rows, depth k. */
+static inline int32_t *rows_sums(int path, void *rows, int64_t m, int64_t k) {
+    return (int32_t *)((char *)rows + rows_padded(path, m) * lseg_i8_kp(k));
+}
+
+/* Stores one column element: int16 for AVX2, unsigned (v + 128, i.e. v ^ 0x80) for VNNI. */
+static inline void put_col(int path, void *base, int64_t index, int8_t v) {
+    if (path == LSEG_I8_AVX2) ((int16_t *)base)[index] = v;
+    else if (path == LSEG_I8_AVX512_VNNI) ((uint8_t *)base)[index] = (uint8_t)v ^ 0x80;
+    else ((int8_t *)base)[index] = v;
 }
 
 static inline void put(void *base, int64_t index, int es, int8_t v) {
@@ -111,8 +137,8 @@ static inline void put(void *base, int64_t index, int es, int8_t v) {
 }
 
 /* Index of element (j, k) inside the cols format. */
-static inline int64_t cols_index(int64_t j, int64_t kk, int64_t kp) {
-    return (j / NR) * kp * NR + (kk / 4) * (4 * NR) + (j % NR) * 4 + (kk % 4);
+static inline int64_t cols_index(int64_t j, int64_t kk, int64_t kp, int64_t nr) {
+    return (j / nr) * kp * nr + (kk / 4) * (4 * nr) + (j % nr) * 4 + (kk % 4);
 }
 
 /* ---- quantization and packing ---- */
@@ -129,7 +155,7 @@ void lseg_i8_quantize(const float *x, int64_t count, float scale, int32_t zp, in
     for (int64_t i = 0; i < count; i++) q[i] = quantize_shifted(x[i], scale, zp);
 }
 
-void lseg_i8_quantize_rows(int path, const float *x, int64_t ldx, int64_t k, float scale, int32_t zp,
+void lseg_i8_quantize_rows(int path, const float *x, int64_t ldx, int64_t m, int64_t k, float scale, int32_t zp,
                            int64_t r_begin, int64_t r_end, void *rows) {
     const int es = lseg_i8_esize(path);
     const int64_t kp = lseg_i8_kp(k);
@@ -141,8 +167,10 @@ void lseg_i8_quantize_rows(int path, const float *x, int64_t ldx, int64_t k, flo
             for (int64_t i = k; i < kp; i++) d[i] = 0;
         } else {
             int8_t *d = (int8_t *)rows + r * kp;
-            for (int64_t i = 0; i < k; i++) d[i] = quantize_shifted(xr[i], scale, zp);
+            int32_t sum = 0;
+            for (int64_t i = 0; i < k; i++) { d[i] = quantize_shifted(xr[i], scale, zp); sum += d[i]; }
             for (int64_t i = k; i < kp; i++) d[i] = 0;
+            if (path == LSEG_I8_AVX512_VNNI) rows_sums(path, rows, m, k)[r] = sum;
         }
     }
 }
@@ -152,20 +180,25 @@ void lseg_i8_pack_rows(int path, const int8_t *src, int64_t ld, int64_t m, int64
     const int es = lseg_i8_esize(path);
     const int64_t kp = lseg_i8_kp(k);
     for (int64_t r = r_begin; r < r_end; r++) {
-        for (int64_t i = 0; i < kp; i++) put(rows, r * kp + i, es, (r < m && i < k) ? src[r * ld + i] : 0);
+        int32_t sum = 0;
+        for (int64_t i = 0; i < kp; i++) {
+            const int8_t v = (r < m && i < k) ? src[r * ld + i] : 0;
+            put(rows, r * kp + i, es, v);
+            sum += v;
+        }
+        if (path == LSEG_I8_AVX512_VNNI) rows_sums(path, rows, m, k)[r] = sum;
     }
 }
 
 void lseg_i8_pack_cols(int path, const int8_t *src, int64_t stride_j, int64_t stride_k, int64_t n,
                        int64_t k, int64_t panel_begin, int64_t panel_end, void *cols) {
-    const int es = lseg_i8_esize(path);
-    const int64_t kp = lseg_i8_kp(k);
+    const int64_t kp = lseg_i8_kp(k), nr = lseg_i8_nr(path);
     for (int64_t pn = panel_begin; pn < panel_end; pn++) {
-        for (int64_t t = 0; t < NR; t++) {
-            int64_t j = pn * NR + t;
+        for (int64_t t = 0; t < nr; t++) {
+            int64_t j = pn * nr + t;
             for (int64_t i = 0; i < kp; i++) {
                 int8_t v = (j < n && i < k) ? src[j * stride_j + i * stride_k] : 0;
-                put(cols, cols_index(j, i, kp), es, v);
+                put_col(path, cols, cols_index(j, i, kp, nr), v);
             }
         }
     }
@@ -173,39 +206,38 @@ void lseg_i8_pack_cols(int path, const int8_t *src, int64_t stride_j, int64_t st
 
 void lseg_i8_im2col_pack(int path, const int8_t *x, const lseg_i8_window *w, int8_t pad,
                          int64_t p_begin, int64_t p_end, int64_t panel_begin, int64_t panel_end, void *cols) {
-    const int es = lseg_i8_esize(path);
-    const int64_t n = p_end - p_begin;
+    const int64_t n = p_end - p_begin, nr = lseg_i8_nr(path);
     const int64_t kk = w->kernel_h * w->kernel_w, k = w->channels * kk, kp = lseg_i8_kp(k);
     const int64_t H = w->height, W = w->width;
     for (int64_t pn = panel_begin; pn < panel_end; pn++) {
         /* Top-left input corner of each column's window (columns past n are zero). */
-        int64_t top[NR], left[NR];
-        for (int64_t t = 0; t < NR; t++) {
-            int64_t j = pn * NR + t, p = p_begin + j;
+        int64_t top[NR_MAX], left[NR_MAX];
+        for (int64_t t = 0; t < nr; t++) {
+            int64_t j = pn * nr + t, p = p_begin + j;
             top[t] = (p / w->out_width) * w->stride_h - w->pad_h;
             left[t] = (p % w->out_width) * w->stride_w - w->pad_w;
         }
-        const int64_t valid = n - pn * NR < NR ? n - pn * NR : NR;
+        const int64_t valid = n - pn * nr < nr ? n - pn * nr : nr;
         int64_t row = 0;
         for (int64_t c = 0; c < w->channels; c++) {
             const int8_t *xc = x + c * H * W;
             for (int64_t i = 0; i < w->kernel_h; i++) {
                 for (int64_t jj = 0; jj < w->kernel_w; jj++, row++) {
-                    int64_t base = cols_index(pn * NR, row, kp);
-                    for (int64_t t = 0; t < NR; t++) {
+                    int64_t base = cols_index(pn * nr, row, kp, nr);
+                    for (int64_t t = 0; t < nr; t++) {
                         int8_t v = 0;
                         if (t < valid) {
                             int64_t ih = top[t] + i * w->dilation_h, iw = left[t] + jj * w->dilation_w;
                             v = (ih >= 0 && ih < H && iw >= 0 && iw < W) ? xc[ih * W + iw] : pad;
                         }
-                        put(cols, base + t * 4, es, v);
+                        put_col(path, cols, base + t * 4, v);
                     }
                 }
             }
         }
         for (; row < kp; row++) {
-            int64_t base = cols_index(pn * NR, row, kp);
-            for (int64_t t = 0; t < NR; t++) put(cols, base + t * 4, es, 0);
+            int64_t base = cols_index(pn * nr, row, kp, nr);
+            for (int64_t t = 0; t < nr; t++) put_col(path, cols, base + t * 4, 0);
         }
     }
 }
@@ -220,6 +252,7 @@ void lseg_i8_row_sums(const int8_t *w, int64_t ld, int64_t n, int64_t k, int32_t
 
 /* ---- micro-kernels: one MR x NR tile over the whole depth ---- */
 
+#define NR 8
 static void kernel_scalar(const int8_t *a, const int8_t *b, int64_t kp, int32_t tile[MR_MAX][NR]) {
     enum { MR = 4 };
     int32_t acc[MR][NR] = {{0}};
@@ -367,6 +400,20 @@ void lseg_i8_gemm(int path, const void *rows, const void *cols, int64_t m, int64
                   const lseg_i8_epilogue *ep, int32_t *c, int64_t ldc) {
     const int64_t kp = lseg_i8_kp(k), es = lseg_i8_esize(path), mr = lseg_i8_mr(path);
     if (i_end > m) i_end = m;
+#if defined(LSEG_I8_X86)
+    if (path == LSEG_I8_AVX512_VNNI) {
+        const int32_t *sums = rows_sums(path, (void *)rows, m, k);
+        for (int64_t pn = panel_begin; pn < panel_end; pn++) {
+            const uint8_t *b = (const uint8_t *)cols + pn * kp * 32;
+            const int64_t j0 = pn * 32, nc = n - j0 < 32 ? n - j0 : 32;
+            for (int64_t i = i_begin / 8 * 8; i < i_end; i += 8) {
+                const int64_t lo = i < i_begin ? i_begin : i, hi = i + 8 < i_end ? i + 8 : i_end;
+                lseg_i8_vnni_tile((const int8_t *)rows + i * kp, sums + i, b, kp, i, lo, hi, j0, nc, ep, c, ldc);
+            }
+        }
+        return;
+    }
+#endif
     int32_t tile[MR_MAX][NR];
     for (int64_t pn = panel_begin; pn < panel_end; pn++) {
         const char *b = (const char *)cols + pn * kp * NR * es;

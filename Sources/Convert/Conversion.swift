@@ -87,9 +87,13 @@ public enum Conversion {
                        options: Options) throws -> Result {
         var out: [Graph] = []
         var reports: [Pipeline.Report] = []
+        var truncations: [String: SequenceTruncation] = [:]
         for var g in graphs {
             if options.optimize {
-                reports.append(try Pipeline.optimize(&g))
+                // Pipeline.optimize, plus the causal truncation rewrite where it is proven.
+                let outcome = try CausalTruncation.optimize(&g)
+                reports.append(outcome.report)
+                truncations[g.name] = outcome.truncation
             } else {
                 reports.append(Pipeline.Report(unoptimized: g))
             }
@@ -98,6 +102,7 @@ public enum Conversion {
         var meta = Metadata()
         meta.sources = sources
         meta.links = links
+        meta.sequenceTruncation = truncations.isEmpty ? nil : truncations
         for g in out { meta.roles[g.name] = g.name == Roles.text || g.name == Roles.image ? g.name : Roles.main }
         if let first = imports.first {
             meta.extra["onnx_producer"] = "\(first.producerName) \(first.producerVersion)".trimmingCharacters(in: .whitespaces)

@@ -1,5 +1,9 @@
 import CImageIO
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Reading and writing image files through libpng and libjpeg-turbo.
 ///
@@ -105,7 +109,7 @@ public enum ImageIO {
         do {
             try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic)
         } catch {
-            throw LSegError.io(file: path, what: "cannot write: \(error.localizedDescription)")
+            throw LSegError.io(file: path, what: "cannot write: \(LSegError.systemText(error))")
         }
     }
 }

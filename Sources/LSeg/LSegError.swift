@@ -1,3 +1,10 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import Glibc
+
 /// Errors of the LSeg application layer; each names the file or input and what is wrong.
 public enum LSegError: Error, CustomStringConvertible, Equatable {
     /// An image file could not be decoded or encoded.
@@ -24,5 +31,15 @@ public enum LSegError: Error, CustomStringConvertible, Equatable {
         case .badArgument(let what): return what
         case .io(let file, let what): return "\(file): \(what)"
         }
+    }
+}
+
+extension LSegError {
+    /// One line for a failed file operation: the system's text for the underlying errno when
+    /// there is one (FoundationEssentials' errors carry no localized description).
+    static func systemText(_ error: any Error) -> String {
+        if let e = error as? CocoaError, let p = e.underlying as? POSIXError { return String(cString: strerror(p.code.rawValue)) }
+        if let p = error as? POSIXError { return String(cString: strerror(p.code.rawValue)) }
+        return String(describing: error)
     }
 }

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Runtime
 
 /// NumPy's .npy format (versions 1.0, 2.0, 3.0), C order, little-endian: the exchange format
@@ -47,7 +51,7 @@ public enum NPY {
     public static func write(_ tensor: Tensor, to path: String) throws {
         let bytes = try encode(tensor, name: path)
         do { try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
-            throw LSegError.io(file: path, what: "cannot write: \(error.localizedDescription)")
+            throw LSegError.io(file: path, what: "cannot write: \(LSegError.systemText(error))")
         }
     }
 

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Runtime
 
 /// LSeg inference: labels -> text features (cached per label set), image -> logits -> label map
@@ -9,6 +13,9 @@ public final class Segmenter: @unchecked Sendable {
     public let runner: ModelRunner
     public let tokenizer: Tokenizer?
     public let preprocessing: Preprocessing
+    /// The labels a baked pack segments into (its text features are in the image graph); nil
+    /// when the pack takes any labels through its text tower.
+    public var bakedLabels: [String]? { model.metadata.bakedLabels }
     private var cachedLabels: [String] = []
     private var cachedFeatures: Tensor?
 
@@ -43,6 +50,20 @@ public final class Segmenter: @unchecked Sendable {
         guard imageGraph != nil else {
             throw LSegError.badArgument("the pack has no image graph (graphs: \(model.graphs.map(\.name).joined(separator: ", ")))")
         }
+        if let baked = model.metadata.bakedLabels, baked.isEmpty || model.graph(named: "image") == nil {
+            throw LSegError.badArgument("the pack's baked labels need a non-empty label list and an 'image' graph")
+        }
+    }
+
+    /// The labels to segment into: `labels`, or a baked pack's own when nil or empty. A baked
+    /// pack takes no other labels (its text tower is gone).
+    public func resolveLabels(_ labels: [String]?) throws -> [String] {
+        if let baked = bakedLabels {
+            guard let labels, !labels.isEmpty, labels != baked else { return baked }
+            throw LSegError.badArgument("the pack has baked labels (\(baked.joined(separator: ", "))) and cannot segment into others (\(labels.joined(separator: ", ")))")
+        }
+        guard let labels, !labels.isEmpty else { throw LSegError.badArgument("no labels given (the pack has no baked labels)") }
+        return labels
     }
 
     /// The graph that takes the image: `image`, or a combined `main`.
@@ -72,12 +93,14 @@ public final class Segmenter: @unchecked Sendable {
 
     /// Logits [1, N, H, W] at the model's input size.
     public func logits(_ image: RGBImage, labels: [String]) throws -> Tensor {
-        guard !labels.isEmpty else { throw LSegError.badArgument("no labels given") }
+        let labels = try resolveLabels(labels)
         guard let g = imageGraph, let imageInput else { throw LSegError.badArgument("the pack's image graph has no [1, 3, H, W] input") }
         let p = preprocessing
         let x = try preprocessTensor(image, height: p.height, width: p.width, mean: p.mean, std: p.std)
         var feeds: [String: Tensor] = [imageInput.name: x]
-        if g.name == "image" {
+        if bakedLabels != nil {
+            // The features are an initializer of the image graph: the image is the only input.
+        } else if g.name == "image" {
             let features = try textFeatures(labels)
             for link in model.metadata.links where link.toGraph == "image" { feeds[link.toInput] = features }
             if let f = g.inputs.first(where: { $0.name != imageInput.name && feeds[$0.name] == nil }) {
@@ -96,6 +119,7 @@ public final class Segmenter: @unchecked Sendable {
 
     /// Segments `image` into `labels`.
     public func segment(_ image: RGBImage, labels: [String]) throws -> Result {
+        let labels = try resolveLabels(labels)
         let logits = try logits(image, labels: labels)
         let n = logits.shape[1], h = logits.shape[2], w = logits.shape[3]
         let values = logits.scalars(as: Float.self)
@@ -110,5 +134,10 @@ public final class Segmenter: @unchecked Sendable {
         }
         return Result(labels: labels, width: image.width, height: image.height, labelMap: map,
                       shares: counts.map { Double($0) / Double(max(map.count, 1)) }, meanLogits: means)
+    }
+
+    /// Segments `image` into a baked pack's labels.
+    public func segment(_ image: RGBImage) throws -> Result {
+        try segment(image, labels: try resolveLabels(nil))
     }
 }

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The text clean-up CLIP applies before tokenizing: a subset of ftfy.fix_text (entities,
 /// ligatures, full-width forms, curly quotes, line breaks, control characters, NFC), then
@@ -26,7 +30,7 @@ public enum TextCleaning {
             for _ in 0..<16 {  // ftfy loops to a fixed point; two rounds always suffice here
                 let before = s
                 if unescape { s = unescapeHTML(s, requireSemicolon: true) }
-                s = fixCharacters(s).precomposedStringWithCanonicalMapping
+                s = canonicalComposition(fixCharacters(s))
                 if s == before { break }
             }
             result.append(contentsOf: s.unicodeScalars)
@@ -59,7 +63,7 @@ public enum TextCleaning {
             } else if v == 0x3000 {
                 out.append(" ")
             } else if (0xFF01..<0xFFF0).contains(v) {
-                out.append(contentsOf: String(c).precomposedStringWithCompatibilityMapping.unicodeScalars)
+                out.append(contentsOf: (WidthForms.nfkc[v] ?? String(c)).unicodeScalars)
             } else if v == 0x02BC || (0x2018...0x201B).contains(v) {
                 out.append("'")
             } else if (0x201C...0x201F).contains(v) {
@@ -76,6 +80,25 @@ public enum TextCleaning {
                 out.append(c)
             }
         }
+        return String(out)
+    }
+
+    /// NFC, by the Swift standard library's own normalizer (the one String comparison uses):
+    /// FoundationEssentials has no precomposedStringWithCanonicalMapping, and the device build
+    /// links no ICU.
+    static func canonicalComposition(_ s: String) -> String {
+        String(decoding: s._nfcCodeUnits, as: UTF8.self)
+    }
+
+    /// Labels split on ',' lose surrounding blanks as with Foundation's
+    /// `trimmingCharacters(in: .whitespaces)`: tab and the space separators (category Zs).
+    public static func trimmingBlanks<S: StringProtocol>(_ text: S) -> String {
+        func isBlank(_ c: Unicode.Scalar) -> Bool { c == "\t" || c.properties.generalCategory == .spaceSeparator }
+        let scalars = Array(text.unicodeScalars)
+        guard let first = scalars.firstIndex(where: { !isBlank($0) }),
+              let last = scalars.lastIndex(where: { !isBlank($0) }) else { return "" }
+        var out = String.UnicodeScalarView()
+        out.append(contentsOf: scalars[first...last])
         return String(out)
     }
 

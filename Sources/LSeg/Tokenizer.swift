@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Runtime
 
 /// CLIP's byte-level BPE tokenizer (OpenAI CLIP's SimpleTokenizer, as open_clip ships it):
 /// clean the text, split it with CLIP's pattern, map UTF-8 bytes to printable characters,
@@ -19,7 +24,7 @@ public final class Tokenizer: @unchecked Sendable {
     private let byteEndSymbols: [Int32]       // byte -> id of that character + "</w>"
     private let merges: [UInt64: (rank: Int32, merged: Int32)]  // (left id, right id) -> rank and result
     private var cache: [String: [Int32]] = [:]
-    private let cacheLock = NSLock()
+    private let cacheLock = PThreadLock()
     private static let cacheLimit = 100_000
 
     /// Builds the tokenizer from the merges file: plain text, or gzip data (`.txt.gz`).

@@ -23,7 +23,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Timed runs.")
     var runs = 5
 
-    @Option(help: "Untimed warm-up runs.")
+    @Option(help: "Untimed warm-up runs (at least one is made: its time is reported as the first run).")
     var warmup = 1
 
     @Option(help: "Threads (default: all cores).")
@@ -31,6 +31,15 @@ struct Bench: ParsableCommand {
 
     @Flag(help: "Also measure OpenBLAS sgemm GFLOP/s on the same threads (the fp32 ceiling).")
     var sgemm = false
+
+    @Flag(help: "Run text towers at their full declared length (no causal truncation).")
+    var fullLength = false
+
+    @Flag(help: "For graphs the pack marks truncatable: also run at full length and report whether the outputs are bit-identical.")
+    var checkTruncation = false
+
+    @Option(help: "Write each graph's inputs (full length) and outputs of one run as raw little-endian files <graph>.<name>.bin into this folder (shapes in the JSON).")
+    var dump: String?
 
     @Flag(help: "Print JSON.")
     var json = false
@@ -93,16 +102,22 @@ struct Bench: ParsableCommand {
             h = parts[0]; w = parts[1]
         }
         let runner = ModelRunner(model: model, threads: threads)
+        runner.truncatesSequences = !fullLength
         let names = graph.map { [$0] } ?? runner.graphOrder
         var results: [[String: Any]] = []
         for name in names {
             guard let g = model.graph(named: name) else { throw ValidationError("no graph '\(name)' in \(pack)") }
             let shapes = SyntheticInputs.shapes(for: g, labels: labels, height: h, width: w)
-            let inputs = SyntheticInputs.make(for: g, shapes: shapes)
+            let fullInputs = SyntheticInputs.make(for: g, shapes: shapes)
             let p0 = ResourceUsage.now()
-            let session = try runner.session(graph: name, inputShapes: shapes)
+            // What ModelRunner.run executes: a text tower is cut to its longest end token.
+            let (session, inputs) = try runner.preparedRun(graph: name, inputs: fullInputs)
             let planSeconds = ResourceUsage.now() - p0
-            for _ in 0..<warmup { _ = try session.run(inputs) }
+            // The first run pays for weights prepared once (PreparedWeights) and cold caches.
+            let f0 = ResourceUsage.now()
+            _ = try session.run(inputs)
+            let firstRunSeconds = ResourceUsage.now() - f0
+            for _ in 1..<max(1, warmup) { _ = try session.run(inputs) }
             var times: [Double] = []
             for _ in 0..<max(1, runs) {
                 let s = ResourceUsage.now()
@@ -111,12 +126,31 @@ struct Bench: ParsableCommand {
             }
             times.sort()
             if profile && !json { try printProfile(session, inputs) }
-            results.append([
+            let runShapes = session.plan.inputIds.map { session.plan.types[$0].shape.map(String.init).joined(separator: "x") }
+            var r: [String: Any] = [
                 "graph": name, "shapes": shapes.mapValues { $0.map(String.init).joined(separator: "x") },
                 "median_ms": times[times.count / 2], "min_ms": times.first!, "max_ms": times.last!,
-                "runs": times.count, "plan_s": planSeconds, "arena_bytes": session.plan.arenaBytes,
-                "gflop": session.plan.flops / 1e9,
-            ])
+                "runs": times.count, "plan_s": planSeconds, "first_run_s": firstRunSeconds, "arena_bytes": session.plan.arenaBytes,
+                "gflop": session.plan.flops / 1e9, "run_shapes": runShapes,
+            ]
+            if checkTruncation, model.metadata.sequenceTruncation?[name] != nil {
+                let cut = try session.run(inputs)
+                runner.truncatesSequences = false
+                let full = try runner.run(graph: name, inputs: fullInputs)
+                runner.truncatesSequences = !fullLength
+                r["truncation_bit_identical"] = full.allSatisfy { k, v in cut[k].map { $0.bitwiseEqual(v) } ?? false }
+            }
+            if let dump {
+                let outs = try session.run(inputs)
+                var files: [String: Any] = [:]
+                for (k, t) in fullInputs.merging(outs, uniquingKeysWith: { a, _ in a }) {
+                    let url = URL(fileURLWithPath: dump).appendingPathComponent("\(name).\(k.replacingOccurrences(of: "/", with: "_")).bin")
+                    try t.withUnsafeBytes { try Data($0).write(to: url) }
+                    files[k] = ["file": url.path, "shape": t.shape, "dtype": "\(t.dtype)"] as [String: Any]
+                }
+                r["dump"] = files
+            }
+            results.append(r)
         }
         var summary: [String: Any] = [
             "pack": pack, "threads": threads, "load_s": loadSeconds, "peak_rss_bytes": ResourceUsage.peakRSS, "graphs": results,

@@ -42,6 +42,9 @@ struct ConvertCommand: ParsableCommand {
     @Option(help: "zstd level for tensor blobs (1-19).")
     var level: Int32 = 3
 
+    @Option(name: .customLong("bake-labels"), help: "Comma-separated labels to bake in, e.g. \"road,car,person,other\": runs the text tower once, stores its features in the image graph and drops the text tower and vocabulary (the pack then segments into these labels only).")
+    var bakeLabels: String?
+
     @Flag(help: "Skip the optimization passes (folding, fusion).")
     var noOptimize = false
 
@@ -82,6 +85,7 @@ struct ConvertCommand: ParsableCommand {
             guard p.count == 2, p[0] > 0, p[1] > 0 else { throw ValidationError("--input-size wants HxW, e.g. 384x384") }
             options.inputSize = (p[0], p[1])
         }
+        let baked = try bakeLabels.map { try LabelBaking.parse($0) }
         let sourceFolder: URL
         switch (model, text, image) {
         case (let m?, nil, nil): sourceFolder = URL(fileURLWithPath: m).deletingLastPathComponent()
@@ -98,11 +102,16 @@ struct ConvertCommand: ParsableCommand {
 
         let progress = Progress(enabled: !quiet && isatty(2) != 0)
         progress.stage("importing and optimizing")
-        let result: Conversion.Result
+        var result: Conversion.Result
         if let model {
             result = try Conversion.convert(URL(fileURLWithPath: model), options: options)
         } else {
             result = try Conversion.convert(text: URL(fileURLWithPath: text!), image: URL(fileURLWithPath: image!), options: options)
+        }
+        if let baked {
+            progress.stage("baking labels")
+            result.model = try LabelBaking.bake(result.model, labels: baked)
+            result.reports = result.reports.filter { r in result.model.graphs.contains { $0.name == r.graph } }
         }
         var writeOptions = PackWriteOptions(level: level)
         if progress.enabled {
@@ -119,6 +128,7 @@ struct ConvertCommand: ParsableCommand {
             print("graph \(g.name): \(r.nodesBefore) -> \(r.nodesAfter) nodes, \(String(format: "%.2f", Double(params) / 1e6)) M parameters; in: \(ins.joined(separator: ", ")); out: \(outs.joined(separator: ", "))")
         }
         for l in result.model.metadata.links { print("link: \(l.fromGraph).\(l.fromOutput) -> \(l.toGraph).\(l.toInput)") }
+        if let baked = result.model.metadata.bakedLabels { print("baked labels: \(baked.joined(separator: ", ")) (text tower and vocabulary dropped)") }
         print(String(format: "%@: %.1f MB ONNX -> %.1f MB pack (%.3f), %d tensors, %.2f s (%.0f MB/s)",
                      output, Double(result.bytesIn) / 1e6, Double(report.fileSize) / 1e6,
                      Double(report.fileSize) / Double(max(result.bytesIn, 1)), report.tensorCount, seconds,

@@ -20,6 +20,7 @@ struct QuantizeCommand: ParsableCommand {
     @Option(help: "Comma-separated labels for the text tower (default: 50 common category names).") var labels: String?
     @Option(name: .customLong("keep-float"), help: "Node name or glob to keep float (repeatable).") var keepFloat: [String] = []
     @Option(name: .customLong("max-drop"), help: "Largest allowed drop of mask agreement with fp32 (e.g. 0.01); the most sensitive layers go back to float until met.") var maxDrop: Double?
+    @Option(name: .customLong("bake-labels"), help: "Comma-separated labels to bake into the output, e.g. \"road,car,person,other\": their text features (from the fp32 text tower) are stored in the image graph and the text tower and vocabulary are dropped. Also the calibration labels unless --labels is given.") var bakeLabels: String?
     @Option(help: "Write the report as JSON here.") var report: String?
     @Option(help: "Threads.") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Flag(help: "Measure int8 nodes through their float emulation instead of the int8 kernels.") var emulate = false
@@ -48,6 +49,12 @@ struct QuantizeCommand: ParsableCommand {
         options.mode = mode; options.method = method; options.percentile = percentile; options.samples = samples
         options.keepFloat = keepFloat; options.maxDrop = maxDrop; options.threads = threads; options.emulateInt8 = emulate
         if let labels { options.labels = labels.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+        let baked = try bakeLabels.map { try LabelBaking.parse($0) }
+        // Calibrating on the labels the pack will serve matches the activations it will see.
+        if let baked, labels == nil { options.labels = baked }
+        // Features from the fp32 text tower: the baked pack never runs a text tower, so its
+        // features may as well be the most accurate ones.
+        let features = try baked.map { try Segmenter(model: model, threads: threads).textFeatures($0) }
 
         var images: [Tensor] = []
         if let calib {
@@ -61,10 +68,13 @@ struct QuantizeCommand: ParsableCommand {
         let (quantized, firstReport) = try Quantizer.quantize(model, images: images, options: options) { bar.update($0, $1, $2) }
         bar.finish()
         var rep = firstReport
-        let written = try Pack.write(quantized, to: URL(fileURLWithPath: outPath))
+        var output = quantized
+        if let baked { output = try LabelBaking.bake(quantized, labels: baked, features: features, threads: threads) }
+        let written = try Pack.write(output, to: URL(fileURLWithPath: outPath))
         rep.bytesBefore = (try? FileManager.default.attributesOfItem(atPath: pack)[.size] as? Int) ?? 0
         rep.bytesAfter = written.fileSize
         print(ReportTable.render(rep))
+        if let baked { print("baked labels: \(baked.joined(separator: ", ")) (text tower and vocabulary dropped)") }
         print("wrote \(outPath)")
         if let report {
             let enc = JSONEncoder()

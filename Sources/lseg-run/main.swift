@@ -1,5 +1,10 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Glibc
 import LSeg
 import Runtime
 
@@ -13,23 +18,29 @@ struct RunCommand: ParsableCommand {
 
 /// Prints one line on stderr and exits 2 for bad input, 1 otherwise.
 func fail(_ tool: String, _ error: Error) -> ExitCode {
-    FileHandle.standardError.write(Data("\(tool): \(error)\n".utf8))
-    let input = error is LSegError || error is RuntimeError
+    var line = "\(tool): \(error)\n"
+    line.withUTF8 { _ = Glibc.write(2, $0.baseAddress, $0.count) }
+    let input = error is LSegError || error is RuntimeError || error is ValidationError
     return ExitCode(input ? 2 : 1)
 }
 
 struct Segment: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Segments images into the given labels; writes palette mask PNGs (pixel value = label index).")
+        abstract: "Segments images into the given labels; writes palette mask PNGs (pixel value = label index).",
+        discussion: """
+            Frames are segmented in order with one plan and one set of text features; each line gives the
+            frame's latency, and with more than one frame a last line sums them up (first, median and worst
+            latency, peak resident memory).
+            """)
 
     @Argument(help: "The pack.")
     var pack: String
 
-    @Argument(help: "Images (PNG or JPEG).")
+    @Argument(help: "Images (PNG or JPEG), or folders of them (taken in name order).")
     var images: [String]
 
-    @Option(help: "Comma-separated labels, e.g. \"dog,tree,other\".")
-    var labels: String
+    @Option(help: "Comma-separated labels, e.g. \"dog,tree,other\" (default: a label-baked pack's own).")
+    var labels: String?
 
     @Option(name: .shortAndLong, help: "Mask PNG to write; a folder when several images are given.")
     var output: String?
@@ -47,38 +58,67 @@ struct Segment: ParsableCommand {
         do { try segment() } catch let e as ExitCode { throw e } catch { throw fail("lseg-run segment", error) }
     }
 
-    func target(_ path: String?, for image: String, suffix: String) throws -> String? {
+    func target(_ path: String?, for image: String, suffix: String, frames: Int) throws -> String? {
         guard let path else { return nil }
-        guard images.count > 1 else { return path }
+        guard frames > 1 else { return path }
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         let stem = URL(fileURLWithPath: image).deletingPathExtension().lastPathComponent
         return URL(fileURLWithPath: path).appendingPathComponent("\(stem)-\(suffix).png").path
     }
 
+    /// The image files: each argument, or the PNG/JPEG files in it (sorted) when it is a folder.
+    static func frames(_ arguments: [String]) throws -> [String] {
+        var out: [String] = []
+        for a in arguments {
+            var isDir = false
+            guard FileManager.default.fileExists(atPath: a, isDirectory: &isDir) else { throw LSegError.io(file: a, what: "no such file or folder") }
+            guard isDir else { out.append(a); continue }
+            let names = try FileManager.default.contentsOfDirectory(atPath: a).sorted()
+            let found = names.filter { ["png", "jpg", "jpeg"].contains(URL(fileURLWithPath: $0).pathExtension.lowercased()) }
+            guard !found.isEmpty else { throw LSegError.io(file: a, what: "folder holds no PNG or JPEG files") }
+            out += found.map { URL(fileURLWithPath: a).appendingPathComponent($0).path }
+        }
+        return out
+    }
+
     func segment() throws {
-        let names = labels.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        guard !names.isEmpty else { throw ValidationError("--labels is empty") }
-        guard names.count <= Palette.colours.count else { throw ValidationError("at most \(Palette.colours.count) labels") }
+        guard threads > 0 else { throw ValidationError("--threads must be positive") }
+        var given: [String]?
+        if let labels {
+            given = labels.split(separator: ",").map { TextCleaning.trimmingBlanks($0) }.filter { !$0.isEmpty }
+            guard given?.isEmpty == false else { throw ValidationError("--labels is empty") }
+        }
+        let frames = try Self.frames(images)
         let segmenter = try Segmenter(packAt: URL(fileURLWithPath: pack), threads: threads)
         segmenter.runner.maxMemoryBytes = try maxMemoryBytes(maxMemory)
-        for path in images {
+        let names = try segmenter.resolveLabels(given)
+        guard names.count <= Palette.colours.count else { throw ValidationError("at most \(Palette.colours.count) labels") }
+        var latencies: [Double] = []
+        for path in frames {
             let image = try ImageIO.read(path: path)
             let t0 = ResourceUsage.now()
             let r = try segmenter.segment(image, labels: names)
             let ms = (ResourceUsage.now() - t0) * 1000
-            if let out = try target(output, for: path, suffix: "mask") {
+            latencies.append(ms)
+            if let out = try target(output, for: path, suffix: "mask", frames: frames.count) {
                 let bytes = try ImageIO.encodeLabelPNG(labels: r.labelMap.map { UInt8($0) }, width: r.width, height: r.height,
                                                        palette: Array(Palette.colours.prefix(names.count)), name: out)
                 try ImageIO.write(bytes, to: out)
             }
-            if let out = try target(overlay, for: path, suffix: "overlay") {
+            if let out = try target(overlay, for: path, suffix: "overlay", frames: frames.count) {
                 let picture = try LSeg.overlay(image, labelMap: r.labelMap, labels: names)
                 try ImageIO.write(try ImageIO.encodePNG(picture, name: out), to: out)
             }
             let shares = zip(names, r.shares).filter { $0.1 > 0 }.sorted { $0.1 > $1.1 }
-                .map { String(format: "%@ %.1f%%", $0.0, $0.1 * 100) }.joined(separator: ", ")
-            print(String(format: "%@ %dx%d: %@ (%.1f ms)", path, r.width, r.height, shares, ms))
+                .map { "\($0.0) \(NumberText.fixed(Double($0.1) * 100, digits: 1))%" }.joined(separator: ", ")
+            print("\(path) \(r.width)x\(r.height): \(shares) (\(NumberText.fixed(ms, digits: 1)) ms)")
         }
+        // The first frame also plans and computes text features; the rest reuse them.
+        let rest = latencies.dropFirst().sorted()
+        guard let worst = rest.last else { return }
+        func ms(_ v: Double) -> String { NumberText.fixed(v, digits: 1) + " ms" }
+        print("frames \(latencies.count), threads \(threads): first \(ms(latencies[0])), median \(ms(rest[rest.count / 2])),"
+              + " max \(ms(worst)) (after the first), peak RSS \(NumberText.fixed(Double(ResourceUsage.peakRSS) / 1e6, digits: 1)) MB")
     }
 }
 
@@ -176,24 +216,27 @@ struct Compare: ParsableCommand {
     func compare() throws {
         let folder = URL(fileURLWithPath: reference)
         let indexURL = folder.appendingPathComponent("index.json")
-        guard let index = try JSONSerialization.jsonObject(with: Data(contentsOf: indexURL)) as? [String: Any] else {
-            throw LSegError.badArgument("\(indexURL.path): not a JSON object")
+        let index: ReferenceIndex
+        let indexData = try Data(contentsOf: indexURL)
+        do { index = try JSONDecoder().decode(ReferenceIndex.self, from: indexData) } catch {
+            throw LSegError.badArgument("\(indexURL.path): not a JSON object of the reference index form (\(error))")
         }
         var feeds: [String: Tensor] = [:]
-        for (name, file) in index["inputs"] as? [String: String] ?? [:] { feeds[name] = try NPY.read(path: locate(file, from: folder).path) }
+        for (name, file) in index.inputs ?? [:] { feeds[name] = try NPY.read(path: locate(file, from: folder).path) }
         for spec in inputs {
             guard let eq = spec.firstIndex(of: "=") else { throw ValidationError("--input wants NAME=file.npy, got '\(spec)'") }
             feeds[String(spec[..<eq])] = try NPY.read(path: String(spec[spec.index(after: eq)...]))
         }
         var refs: [String: (file: URL, stride: Int)] = [:]
-        if let map = index["tensors"] as? [String: String] {
+        switch index.tensors {
+        case .byName(let map):
             for (name, file) in map { refs[name] = (locate(file, from: folder), 1) }
-        } else if let list = index["tensors"] as? [[String: Any]] {
+        case .list(let list):
             for t in list {
-                guard let name = t["tensor"] as? String, let file = t["file"] as? String else { continue }
-                refs[name] = (locate(file, from: folder), max(1, t["stride"] as? Int ?? 1))
+                guard let name = t.tensor, let file = t.file else { continue }
+                refs[name] = (locate(file, from: folder), max(1, t.stride ?? 1))
             }
-        } else {
+        case nil:
             throw LSegError.badArgument("\(indexURL.path): no \"tensors\"")
         }
         let model = try Pack.read(URL(fileURLWithPath: pack))
@@ -228,6 +271,45 @@ func maxMemoryBytes(_ mb: Int?) throws -> Int? {
     return mb * 1_000_000
 }
 
+/// index.json of a reference folder (golden/intermediates): input files by name, and the reference
+/// tensors either by name or as a list of {tensor, file, stride} entries.
+struct ReferenceIndex: Decodable {
+    enum Tensors: Decodable {
+        case byName([String: String])
+        case list([Entry])
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.singleValueContainer()
+            if let map = try? c.decode([String: String].self) { self = .byName(map) } else { self = .list(try c.decode([Entry].self)) }
+        }
+    }
+
+    /// Entries missing a name or a file are skipped, as are fields of the wrong type.
+    struct Entry: Decodable {
+        var tensor: String?, file: String?, stride: Int?
+
+        enum CodingKeys: String, CodingKey { case tensor, file, stride }
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            tensor = try? c.decodeIfPresent(String.self, forKey: .tensor)
+            file = try? c.decodeIfPresent(String.self, forKey: .file)
+            stride = try? c.decodeIfPresent(Int.self, forKey: .stride)
+        }
+    }
+
+    var inputs: [String: String]?
+    var tensors: Tensors?
+
+    enum CodingKeys: String, CodingKey { case inputs, tensors }
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        inputs = try? c.decodeIfPresent([String: String].self, forKey: .inputs)
+        tensors = try? c.decodeIfPresent(Tensors.self, forKey: .tensors)
+    }
+}
+
 enum Trace {
     static func fileName(_ name: String) -> String {
         String(name.map { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" || $0 == "." ? $0 : "_" })
@@ -240,7 +322,8 @@ enum Trace {
                 let p = v.pointer(Float.self)
                 var lo = Float.infinity, hi = -Float.infinity, sum: Double = 0
                 for i in 0..<v.count { lo = min(lo, p[i]); hi = max(hi, p[i]); sum += Double(p[i]) }
-                s += String(format: " min %.4g max %.4g mean %.4g", lo, hi, sum / Double(v.count))
+                func g(_ x: Double) -> String { NumberText.general(x, significant: 4) }
+                s += " min \(g(Double(lo))) max \(g(Double(hi))) mean \(g(sum / Double(v.count)))"
             }
             return s
         }

@@ -1,7 +1,7 @@
 /* Report-only benchmark: int8 GEMM (quantize + pack + product + epilogue, as QLinear / QConv run
    it) against OpenBLAS sgemm (+ fp32 im2col for the conv), 2 threads. Not run in CI.
      clang -O3 -pthread -I Sources/CKernels/include Tests/CKernelsAArch64/int8_bench.c \
-        Sources/CKernels/int8_gemm.c Sources/CKernels/linear_algebra.c Sources/CKernels/convolution.c \
+        Sources/CKernels/int8_gemm.c Sources/CKernels/int8_vnni.c Sources/CKernels/linear_algebra.c Sources/CKernels/convolution.c \
         Sources/CKernels/cpu.c -lopenblas -lm */
 #include "kernels_int8.h"
 #include "kernels_heavy.h"
@@ -21,9 +21,16 @@ static void *work(void *arg) {
     return NULL;
 }
 static void gemm2(int path, const void *rows, const void *cols, int64_t m, int64_t n, int64_t k, lseg_i8_epilogue ep) {
-    int64_t panels = (n + 7) / 8;
+    int64_t panels = (n + lseg_i8_nr(path) - 1) / lseg_i8_nr(path);
     job a = {path, rows, cols, m, n, k, 0, panels / 2, ep}, b = {path, rows, cols, m, n, k, panels / 2, panels, ep};
     pthread_t t; pthread_create(&t, NULL, work, &b); work(&a); pthread_join(t, NULL);
+}
+
+typedef struct { const uint8_t *xq; const void *packed; int64_t cout; const lseg_i8_window *w; int64_t oh0, oh1; lseg_i8_epilogue ep; } direct_job;
+static void *direct_work(void *arg) {
+    direct_job *j = arg;
+    lseg_i8_direct_conv(j->xq, j->packed, j->cout, j->w, j->oh0, j->oh1, &j->ep);
+    return NULL;
 }
 
 int main(void) {
@@ -42,9 +49,9 @@ int main(void) {
         double best8 = 1e9, best32 = 1e9;
         for (int r = 0; r < 10; r++) {
             double t0 = now();
-            lseg_i8_quantize_rows(path, x, k, k, 0.01f, 128, 0, m, rows);
+            lseg_i8_quantize_rows(path, x, k, m, k, 0.01f, 128, 0, m, rows);
             lseg_i8_pack_rows(path, w, k, m, k, m, (m + lseg_i8_mr(path) - 1) / lseg_i8_mr(path) * lseg_i8_mr(path), rows);
-            lseg_i8_pack_cols(path, w, k, 1, n, k, 0, (n + 7) / 8, cols);
+            lseg_i8_pack_cols(path, w, k, 1, n, k, 0, (n + lseg_i8_nr(path) - 1) / lseg_i8_nr(path), cols);
             lseg_i8_row_sums(w, k, n, k, sums);
             lseg_i8_epilogue ep = {y, n, 1, 0, sums, scale, NULL, LSEG_ACT_NONE, 0};
             gemm2(path, rows, cols, m, n, k, ep);
@@ -79,7 +86,7 @@ int main(void) {
             lseg_i8_pack_rows(path, w, K, Co, K, 0, (Co + lseg_i8_mr(path) - 1) / lseg_i8_mr(path) * lseg_i8_mr(path), rows);
             lseg_i8_row_sums(w, K, Co, K, sums);
             lseg_i8_quantize(x, C * H * W, 0.01f, 128, xq);
-            lseg_i8_im2col_pack(path, xq, &win, 0, 0, P, 0, (P + 7) / 8, cols);
+            lseg_i8_im2col_pack(path, xq, &win, 0, 0, P, 0, (P + lseg_i8_nr(path) - 1) / lseg_i8_nr(path), cols);
             double tp = now();
             lseg_i8_epilogue ep = {y, P, 0, 0, sums, scale, NULL, LSEG_ACT_NONE, 0};
             gemm2(path, rows, cols, Co, P, K, ep);
@@ -95,6 +102,24 @@ int main(void) {
         printf("conv3x3 256->256 48x48: int8 %.1f GOPS (%.1f ms, of which quantize+pack %.1f ms single-threaded), "
                "fp32 im2col+sgemm %.1f GFLOP/s (%.1f ms, im2col %.1f ms), int8/fp32 time %.2f\n",
                ops / best8 * 1e-9, best8 * 1e3, pack8 * 1e3, ops / best32 * 1e-9, best32 * 1e3, im2col32 * 1e3, best8 / best32);
+        if (lseg_i8_direct_supported(&win)) {
+            /* The VNNI direct convolution QConv uses for stride 1 (weights packed once, not timed). */
+            void *packed = malloc((size_t)lseg_i8_direct_weights_bytes(Co, &win));
+            uint8_t *xd = malloc((size_t)lseg_i8_direct_input_bytes(&win));
+            lseg_i8_direct_pack_weights(w, Co, &win, packed);
+            double bestd = 1e9;
+            for (int r = 0; r < 5; r++) {
+                double t0 = now();
+                lseg_i8_direct_quantize_input(x, &win, 0.01f, 128, 0, (C + 3) / 4, xd);
+                direct_job a = {xd, packed, Co, &win, 0, H / 2, {y, P, 0, 0, sums, scale, NULL, LSEG_ACT_NONE, 0}};
+                direct_job b = a; b.oh0 = H / 2; b.oh1 = H;
+                pthread_t t; pthread_create(&t, NULL, direct_work, &b); direct_work(&a); pthread_join(t, NULL);
+                double t1 = now();
+                if (t1 - t0 < bestd) bestd = t1 - t0;
+            }
+            printf("conv3x3 direct (VNNI): %.1f GOPS (%.1f ms), int8/fp32 time %.2f\n", ops / bestd * 1e-9, bestd * 1e3, bestd / best32);
+            free(packed); free(xd);
+        }
     }
     return 0;
 }

@@ -33,7 +33,7 @@ static void gemm_case(int path, int64_t m, int64_t n, int64_t k, int fill) {
     for (int64_t i = 0; i < n * k; i++) b[i] = fill == 1 ? -127 : fill == 2 ? 127 : (int8_t)pick(-127, 127);
     void *rows = calloc(1, (size_t)lseg_i8_rows_bytes(path, m, k));
     void *cols = calloc(1, (size_t)lseg_i8_cols_bytes(path, n, k));
-    const int64_t mr = lseg_i8_mr(path), mpad = (m + mr - 1) / mr * mr, panels = (n + LSEG_I8_NR - 1) / LSEG_I8_NR;
+    const int64_t mr = lseg_i8_mr(path), mpad = (m + mr - 1) / mr * mr, panels = (n + lseg_i8_nr(path) - 1) / lseg_i8_nr(path);
     /* Pack in two pieces, as threads would. */
     int64_t rs = pick(0, mpad), ps = pick(0, panels);
     lseg_i8_pack_rows(path, a, k, m, k, 0, rs, rows);
@@ -99,7 +99,7 @@ static void im2col_case(int path) {
                     col[j * k + row] = (ih >= 0 && ih < w.height && iw >= 0 && iw < w.width) ? x[(c * w.height + ih) * w.width + iw] : pad;
                 }
     }
-    const int64_t bytes = lseg_i8_cols_bytes(path, n, k), panels = (n + LSEG_I8_NR - 1) / LSEG_I8_NR;
+    const int64_t bytes = lseg_i8_cols_bytes(path, n, k), panels = (n + lseg_i8_nr(path) - 1) / lseg_i8_nr(path);
     char *want = calloc(1, (size_t)bytes), *got = malloc((size_t)bytes);
     memset(got, 0x33, (size_t)bytes);
     lseg_i8_pack_cols(path, col, k, 1, n, k, 0, panels, want);
@@ -119,7 +119,7 @@ static void quantize_case(int path) {
     int8_t *q = malloc((size_t)(m * k));
     lseg_i8_quantize(x, m * k, scale, zp, q);
     void *rows = calloc(1, (size_t)lseg_i8_rows_bytes(path, m, k));
-    lseg_i8_quantize_rows(path, x, k, k, scale, zp, 0, m, rows);
+    lseg_i8_quantize_rows(path, x, k, m, k, scale, zp, 0, m, rows);
     const int64_t kp = lseg_i8_kp(k);
     int ok = 1;
     for (int64_t i = 0; i < m * k && ok; i++) {
@@ -135,8 +135,8 @@ static void quantize_case(int path) {
 int main(void) {
     static const int64_t sizes[] = {1, 2, 3, 5, 7, 8, 9, 13, 16, 17, 31, 33, 64, 65};
     const int nsizes = (int)(sizeof sizes / sizeof sizes[0]);
-    int ran[4] = {0};
-    for (int path = LSEG_I8_SCALAR; path <= LSEG_I8_NEON_DOT; path++) {
+    int ran[5] = {0};
+    for (int path = LSEG_I8_SCALAR; path <= LSEG_I8_AVX512_VNNI; path++) {
         if (!lseg_i8_path_available(path)) { printf("path %s: not available on this CPU, skipped\n", lseg_i8_path_name(path)); continue; }
         ran[path] = 1;
         for (int t = 0; t < 60; t++) gemm_case(path, sizes[pick(0, nsizes - 1)], sizes[pick(0, nsizes - 1)], pick(1, 70), 0);
@@ -150,8 +150,8 @@ int main(void) {
         for (int t = 0; t < 30; t++) im2col_case(path);
         for (int t = 0; t < 5; t++) quantize_case(path);
     }
-    printf("paths run:%s%s%s%s (best: %s)\n", ran[0] ? " scalar" : "", ran[1] ? " avx2" : "", ran[2] ? " neon" : "",
-           ran[3] ? " neon-dotprod" : "", lseg_i8_path_name(lseg_i8_best_path()));
+    printf("paths run:%s%s%s%s%s (best: %s)\n", ran[0] ? " scalar" : "", ran[1] ? " avx2" : "", ran[2] ? " neon" : "",
+           ran[3] ? " neon-dotprod" : "", ran[4] ? " avx512-vnni" : "", lseg_i8_path_name(lseg_i8_best_path()));
 #if defined(__aarch64__)
     printf("aarch64 int8: %d passed, %d failed\n", passed, failed);
 #else

@@ -148,39 +148,96 @@ final class Int8Tests: XCTestCase {
         return c
     }
 
-    /// The float outputs of the full op are bit-identical across paths (same int32, same epilogue).
+    /// The float outputs of the full op are bit-identical across paths (same int32, same epilogue),
+    /// through the packed GEMM (QLinear, strided/grouped conv) and the AVX-512 VNNI direct
+    /// convolution (stride 1: 3x3, 1x1, dilated, 1-D, widths past one 32-position tile, channel
+    /// counts off the 4 / 8 blocking), with weights packed per call and prepared once.
     func testQLinearAndQConvOutputsIdenticalAcrossPaths() throws {
-        let paths = [Int32(LSEG_I8_AVX2), Int32(LSEG_I8_NEON), Int32(LSEG_I8_NEON_DOT)].filter { lseg_i8_path_available($0) != 0 }
+        let paths = [Int32(LSEG_I8_AVX2), Int32(LSEG_I8_AVX512_VNNI), Int32(LSEG_I8_NEON), Int32(LSEG_I8_NEON_DOT)].filter { lseg_i8_path_available($0) != 0 }
         // x86-64 machines we build for have AVX2 and every aarch64 has NEON: a missing path is a bug.
         XCTAssertFalse(paths.isEmpty, "no SIMD int8 path detected on this CPU")
         var rng = SeededRandom(seed: 41)
-        let (m, n, k) = (23, 19, 45)
-        let x = rng.floats(m * k, -1, 1), w = quantizedWeight([n, k], &rng), bias = rng.floats(n)
-        let q = try Int8Ops.inputQuant(inputQuant(x))
-        let g = try Convolution.convGeometry([1, 5, 9, 8], [7, 5, 3, 3], ConvAttrs(strides: [1, 2], pads: [1, 1, 1, 1]))
-        let cx = rng.floats(5 * 72, -1, 1), cw = quantizedWeight([7, 5, 3, 3], &rng)
-        func run(_ path: Int32) throws -> ([Float], [Float]) {
-            let ws = TensorStorage(byteCount: Swift.max(Int8Kernels.LinearLayout(path: path, m: m, n: n, k: k).bytes,
-                                                        Int8Kernels.ConvLayout(path: path, g).bytes))
-            let ctx = ExecContext(threads: 2, workspace: ws.pointer, workspaceBytes: ws.byteCount)
-            var y = [Float](repeating: 0, count: m * n), cy = [Float](repeating: 0, count: 7 * g.outSize)
-            try x.withUnsafeBufferPointer { xp in
-                try bias.withUnsafeBufferPointer { bp in
-                    try Int8Kernels.linear(path: path, m: m, n: n, k: k, x: xp.baseAddress!, weight: w.weight.data.assumingMemoryBound(to: Int8.self),
-                                           weightScales: w.weight.quant!.scales, bias: bp.baseAddress, input: q, activation: .gelu, y: &y, ctx)
+        // The last three take the VNNI path that reads [N, K] weights in place (K % 4 == 0, N % 8 == 0).
+        let linearShapes = [(23, 19, 45), (1, 70, 33), (40, 1, 7), (9, 33, 128), (37, 64, 96), (1, 8, 4), (70, 40, 12)]
+        struct ConvCase { var x: [Int]; var w: [Int]; var attrs: ConvAttrs }
+        let convCases = [
+            ConvCase(x: [1, 5, 9, 8], w: [7, 5, 3, 3], attrs: ConvAttrs(strides: [1, 2], pads: [1, 1, 1, 1])),
+            ConvCase(x: [1, 6, 7, 37], w: [11, 6, 3, 3], attrs: ConvAttrs(pads: [1, 1, 1, 1])),
+            ConvCase(x: [2, 9, 5, 70], w: [17, 9, 1, 1], attrs: ConvAttrs()),
+            ConvCase(x: [1, 4, 9, 10], w: [8, 4, 3, 2], attrs: ConvAttrs(pads: [2, 0, 1, 3], dilations: [2, 3])),
+            ConvCase(x: [1, 3, 40], w: [5, 3, 5], attrs: ConvAttrs(pads: [2, 2])),
+            ConvCase(x: [1, 16, 6, 6], w: [24, 16, 3, 3], attrs: ConvAttrs(pads: [1, 1, 1, 1])),
+            ConvCase(x: [1, 4, 6, 6], w: [6, 2, 3, 3], attrs: ConvAttrs(pads: [1, 1, 1, 1], group: 2)),
+            ConvCase(x: [1, 3, 64, 64], w: [8, 3, 32, 32], attrs: ConvAttrs(strides: [32, 32])),
+        ]
+        let acts: [Activation] = [.gelu, .none, .relu, .leakyRelu(alpha: 0.2)]
+        for (ci, c) in convCases.enumerated() {
+            let g = try Convolution.convGeometry(c.x, c.w, c.attrs)
+            let cx = rng.floats(Tensor.elementCount(c.x), -1, 1), cw = quantizedWeight(c.w, &rng)
+            let bias = rng.floats(c.w[0]), hasBias = ci % 2 == 0
+            for zp in [Int32(0), 77, 255] {
+                let q = (scale: Float(2.5) / 255, zeroPoint: zp)
+                func run(_ path: Int32, prepared: PreparedWeights?) throws -> [Float] {
+                    let ws = TensorStorage(byteCount: Int8Kernels.ConvLayout(path: path, g).bytes)
+                    let ctx = ExecContext(threads: 2, workspace: ws.pointer, workspaceBytes: ws.byteCount, prepared: prepared)
+                    var cy = [Float](repeating: .nan, count: g.batch * g.outChannels * g.outSize)
+                    try cx.withUnsafeBufferPointer { xp in
+                        try bias.withUnsafeBufferPointer { bp in
+                            try Int8Kernels.conv(path: path, g, x: xp.baseAddress!, weight: cw.weight.data.assumingMemoryBound(to: Int8.self),
+                                                 weightScales: cw.weight.quant!.scales, bias: hasBias ? bp.baseAddress : nil, input: q,
+                                                 activation: acts[ci % acts.count], y: &cy, ctx)
+                        }
+                    }
+                    return cy
+                }
+                let scalar = try run(Int32(LSEG_I8_SCALAR), prepared: nil)
+                XCTAssertFalse(scalar.contains { $0.isNaN }, "conv \(ci): every output written")
+                for path in paths {
+                    let name = "conv \(ci) zp \(zp) \(Int8Kernels.pathName(path))"
+                    XCTAssertEqual(try run(path, prepared: nil), scalar, name)
+                    let prepared = PreparedWeights()
+                    XCTAssertEqual(try run(path, prepared: prepared), scalar, name + " prepared")
+                    XCTAssertGreaterThan(prepared.byteCount, 0, name)
+                    XCTAssertEqual(try run(path, prepared: prepared), scalar, name + " prepared, second run")
                 }
             }
-            try cx.withUnsafeBufferPointer { xp in
-                try Int8Kernels.conv(path: path, g, x: xp.baseAddress!, weight: cw.weight.data.assumingMemoryBound(to: Int8.self),
-                                     weightScales: cw.weight.quant!.scales, bias: nil, input: q, activation: .relu, y: &cy, ctx)
-            }
-            return (y, cy)
         }
-        let scalar = try run(Int32(LSEG_I8_SCALAR))
-        for path in paths {
-            let simd = try run(path)
-            XCTAssertEqual(simd.0, scalar.0, Int8Kernels.pathName(path))
-            XCTAssertEqual(simd.1, scalar.1, Int8Kernels.pathName(path))
+        for (li, (m, n, k)) in linearShapes.enumerated() {
+            let x = rng.floats(m * k, -1, 1), w = quantizedWeight([n, k], &rng), bias = rng.floats(n)
+            let q = try Int8Ops.inputQuant(inputQuant(x))
+            func run(_ path: Int32, prepared: PreparedWeights?) throws -> [Float] {
+                let ws = TensorStorage(byteCount: Int8Kernels.LinearLayout(path: path, m: m, n: n, k: k).bytes)
+                let ctx = ExecContext(threads: 2, workspace: ws.pointer, workspaceBytes: ws.byteCount, prepared: prepared)
+                var y = [Float](repeating: .nan, count: m * n)
+                try x.withUnsafeBufferPointer { xp in
+                    try bias.withUnsafeBufferPointer { bp in
+                        try Int8Kernels.linear(path: path, m: m, n: n, k: k, x: xp.baseAddress!, weight: w.weight.data.assumingMemoryBound(to: Int8.self),
+                                               weightScales: w.weight.quant!.scales, bias: li % 2 == 0 ? bp.baseAddress : nil, input: q,
+                                               activation: acts[li % acts.count], y: &y, ctx)
+                    }
+                }
+                return y
+            }
+            let scalar = try run(Int32(LSEG_I8_SCALAR), prepared: nil)
+            XCTAssertFalse(scalar.contains { $0.isNaN }, "linear \(li): every output written")
+            for path in paths {
+                let name = "linear \(m)x\(n)x\(k) \(Int8Kernels.pathName(path))"
+                XCTAssertEqual(try run(path, prepared: nil), scalar, name)
+                let prepared = PreparedWeights()
+                XCTAssertEqual(try run(path, prepared: prepared), scalar, name + " prepared")
+                XCTAssertEqual(try run(path, prepared: prepared), scalar, name + " prepared, second run")
+            }
+        }
+    }
+
+    /// This x86 machine class has AVX-512 VNNI and the dispatcher picks it; elsewhere the
+    /// detection must agree with the best path.
+    func testBestPathUsesVNNIWhenDetected() {
+        if lseg_cpu_has_avx512_vnni() != 0 {
+            XCTAssertEqual(lseg_i8_best_path(), Int32(LSEG_I8_AVX512_VNNI))
+        } else {
+            XCTAssertNotEqual(lseg_i8_best_path(), Int32(LSEG_I8_AVX512_VNNI))
+            XCTAssertEqual(lseg_i8_path_available(Int32(LSEG_I8_AVX512_VNNI)), 0)
         }
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Runtime
+import TestSupport
 
 @Suite struct PreparedWeightsTests {
     @Test func fillsOncePerWeightAndKind() throws {
@@ -34,5 +35,35 @@ import Testing
         }
         #expect(Set((0..<8).map { addresses[$0] }).count == 1)
         #expect(prepared.byteCount == 32)
+    }
+}
+
+/// A weight computed at run time (a graph input here) is never served from the prepared store:
+/// its address holds new values on the next run.
+@Suite struct PreparedWeightsRuntimeWeightTests {
+    @Test func winogradConvWithRuntimeWeightFollowsTheWeight() throws {
+        var g = Graph(name: "main")
+        // 16 -> 16 channels, 24x24 output (36 tiles): the Winograd path is chosen.
+        g.inputs = [ValueInfo(name: "x", dtype: .float32, shape: [.fixed(1), .fixed(16), .fixed(24), .fixed(24)]),
+                    ValueInfo(name: "w", dtype: .float32, shape: [.fixed(16), .fixed(16), .fixed(3), .fixed(3)])]
+        g.outputs = [ValueInfo(name: "y", dtype: .float32, shape: nil)]
+        let attrs = ConvAttrs(pads: [1, 1, 1, 1])
+        g.nodes = [Node(name: "conv", op: .conv(attrs), inputs: ["x", "w"], outputs: ["y"])]
+        let plan = try Plan(graph: g, inputShapes: ["x": [1, 16, 24, 24], "w": [16, 16, 3, 3]])
+        let prepared = PreparedWeights()
+        let session = Session(plan: plan, threads: 2, prepared: prepared)
+        var rng = SeededRandom(seed: 5)
+        let x = Tensor.float32(rng.floats(16 * 576), shape: [1, 16, 24, 24])
+        // One buffer whose contents change between runs, as an arena slot's would.
+        let w = Tensor.float32(rng.floats(16 * 144), shape: [16, 16, 3, 3])
+        for round in 0..<2 {
+            let values = rng.floats(16 * 144)
+            w.data.assumingMemoryBound(to: Float.self).update(from: values, count: values.count)
+            let got = try session.run(["x": x, "w": w])["y"]!.scalars(as: Float.self)
+            let want = try Eval.evaluate(.conv(attrs), [x, w])[0].scalars(as: Float.self)
+            let err = zip(got, want).map { abs($0 - $1) }.max()!
+            #expect(err < 1e-4, "round \(round): max error \(err)")
+        }
+        #expect(prepared.byteCount == 0, "nothing prepared for a run-time weight")
     }
 }

@@ -19,8 +19,8 @@ import numpy as np
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CONFIGS = {
     "tiny": {"onnx": "golden/models/tiny/lseg.onnx", "size": 128},
-    "vitb32": {"onnx": "golden/full/vitb32/lseg.onnx", "size": 384},
-    "vitl16": {"onnx": "golden/full/vitl16/lseg.onnx", "size": 384},
+    "vitb32": {"onnx": "golden/full/models/vitb32/lseg.onnx", "size": 384},
+    "vitl16": {"onnx": "golden/full/models/vitl16/lseg.onnx", "size": 384},
 }
 
 
@@ -148,13 +148,22 @@ def bench_config(name, args):
     bin_dir = os.path.join(ROOT, args.bin)
     fp32 = os.path.join(work, "lseg.pack")
     int8 = os.path.join(work, "lseg-int8.pack")
-    run([os.path.join(bin_dir, "lseg-convert"), onnx_path, "-o", fp32, "--vocab",
-         os.path.join(ROOT, "golden/vocab/bpe_simple_vocab_16e6.txt.gz")])
+    report = os.path.join(work, "report.json")
+    if args.fp32_pack:
+        fp32 = os.path.abspath(args.fp32_pack)
+    else:
+        run([os.path.join(bin_dir, "lseg-convert"), onnx_path, "-o", fp32, "--vocab",
+             os.path.join(ROOT, "golden/vocab/bpe_simple_vocab_16e6.txt.gz")])
     t0 = time.time()
-    run([os.path.join(bin_dir, "lseg-quantize"), fp32, "--calib", os.path.join(ROOT, args.calib), "-o", int8,
-         "--samples", str(args.samples), "--method", args.method, "--report", os.path.join(work, "report.json")]
-        + (["--emulate"] if args.emulate else []))
-    ours_quantize_s = time.time() - t0
+    if args.int8_pack:
+        # Reusing packs made earlier (same options) keeps a busy machine's run short.
+        int8 = os.path.abspath(args.int8_pack)
+        report = args.int8_report
+    else:
+        run([os.path.join(bin_dir, "lseg-quantize"), fp32, "--calib", os.path.join(ROOT, args.calib), "-o", int8,
+             "--samples", str(args.samples), "--method", args.method, "--report", report]
+            + (["--emulate"] if args.emulate else []))
+    ours_quantize_s = None if args.int8_pack else time.time() - t0
 
     class Reader(CalibrationDataReader):
         def __init__(self):
@@ -174,6 +183,7 @@ def bench_config(name, args):
 
     rows = {"ours_int8": [], "ort_int8": [], "ort_fp32": []}
     agree = {k: [] for k in rows}
+    cosine = {k: [] for k in rows}
     for i, x in enumerate(evals):
         ref = ours_logits(bin_dir, fp32, x, tokens, work)
         outs = {"ours_int8": ours_logits(bin_dir, int8, x, tokens, work, fatal=False),
@@ -184,6 +194,8 @@ def bench_config(name, args):
                 continue
             rows[k].append(sqnr(ref, v))
             agree[k].append(float((ref.argmax(1) == v.argmax(1)).mean()))
+            r, q = ref.ravel().astype(np.float64), v.ravel().astype(np.float64)
+            cosine[k].append(float(r @ q / (np.linalg.norm(r) * np.linalg.norm(q))))
 
     def ort_latency(sess):
         feeds = {"image": evals[0], "tokens": tokens}
@@ -203,10 +215,11 @@ def bench_config(name, args):
                         "pack_int8": os.path.getsize(int8), "ort_int8_onnx": os.path.getsize(ort_int8)},
         "quantize_seconds": {"ours": ours_quantize_s, "ort": ort_quantize_s},
         "vs_our_fp32": {k: {"logit_sqnr_db_mean": float(np.mean(rows[k])) if rows[k] else None,
+                            "logit_cosine_mean": float(np.mean(cosine[k])) if cosine[k] else None,
                             "mask_agreement_mean": float(np.mean(agree[k])) if agree[k] else None} for k in rows},
         "latency": {"ours_fp32": our_latency(fp32), "ours_int8": our_latency(int8),
                     "ort_fp32_ms": ort_latency(s32), "ort_int8_ms": ort_latency(s8)},
-        "our_report": json.load(open(os.path.join(work, "report.json")))["endToEnd"],
+        "our_report": json.load(open(report))["endToEnd"] if report else None,
     }
     return result
 
@@ -225,6 +238,9 @@ def main():
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--emulate", action="store_true", help="lseg-quantize --emulate (before the int8 kernels exist)")
     p.add_argument("--json", help="also write the results here")
+    p.add_argument("--fp32-pack", help="reuse this fp32 pack instead of converting (one --config only)")
+    p.add_argument("--int8-pack", help="reuse this int8 pack instead of quantizing (one --config only)")
+    p.add_argument("--int8-report", help="lseg-quantize's JSON report of --int8-pack")
     args = p.parse_args()
     results = [r for r in (bench_config(c, args) for c in (args.config or ["tiny"])) if r]
     print(json.dumps(results, indent=1))

@@ -27,6 +27,10 @@ void lseg_unary_f32(int op, const float *x, float *y, size_t n);
 /* With `use_simd` 0 the portable build is used even on AVX2 machines (tests compare both). */
 void lseg_unary_f32_variant(int op, const float *x, float *y, size_t n, int use_simd);
 
+/* C[m, n] = A[m, k] B[k, n], row-major with leading dimensions; each output sums k in order with
+   fused multiply-adds (a zero tail of k does not change it). For small attention products. */
+void lseg_small_matmul_f32(const float *a, size_t lda, const float *b, size_t ldb, float *c, size_t ldc,
+                           size_t m, size_t k, size_t n);
 /* Softmax over contiguous rows of length n. A row of all -inf gives NaN (as ONNX Runtime). */
 void lseg_softmax_rows_f32(const float *x, float *y, size_t rows, size_t n);
 /* LayerNorm over contiguous rows: y = (x - mean) / sqrt(var + eps) * scale + bias (bias may be NULL). */

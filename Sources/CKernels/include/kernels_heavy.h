@@ -61,4 +61,36 @@ void lseg_resize_bilinear(const float *x, float *y, int64_t IH, int64_t IW, int6
                           int64_t row_begin, int64_t row_end,
                           const int64_t *y0, const int64_t *y1, const float *wy,
                           const int64_t *x0, const int64_t *x1, const float *wx, float *scratch);
+
+/* Winograd F(4x4, 3x3) for 2-D convolution with a 3x3 kernel, stride 1, dilation 1, one group
+   (winograd.c). The 36 points of the 6x6 transformed tile are indexed xi = i * 6 + j.
+   Tiles enumerate (image n, tile row, tile column) over tiles_h = ceil(OH / 4) by
+   tiles_w = ceil(OW / 4) tiles per image; tile (th, tw) reads input rows th*4 - pad_h .. +5. */
+typedef struct {
+    int64_t C, H, W;          /* input channels and size */
+    int64_t K, OH, OW;        /* output channels and size */
+    int64_t pad_h, pad_w;     /* begin pads (the end pads follow from OH, OW) */
+    int64_t tiles_h, tiles_w; /* per image */
+} lseg_winograd_geometry;
+
+/* u[xi * K * C + k * C + c] = (G w[k, c] G^T)[xi] for output channels [k_begin, k_end);
+   weight is [K, C, 3, 3]. */
+void lseg_winograd_filter_transform(const float *weight, int64_t K, int64_t C, int64_t k_begin, int64_t k_end,
+                                    float *u);
+
+/* v[xi * plane + c * ld + (t - t_begin)] = (B^T d B)[xi] for tiles [t_begin, t_end) and every
+   channel, d the tile's 6x6 input window (zeros outside the image; max(d, 0) when pre_relu).
+   ld >= t_end - t_begin; columns past the range are written as zeros. plane >= C * ld is the
+   stride between the 36 matrices (keep it off multiples of 4 KiB: the transforms touch all 36
+   at once, and equal cache-set strides thrash L1). x is the whole [N, C, H, W] input. */
+void lseg_winograd_input_transform(const float *x, const lseg_winograd_geometry *g, int64_t t_begin, int64_t t_end,
+                                   int pre_relu, float *v, int64_t ld, int64_t plane);
+
+/* y tile = act(A^T m A + bias[k] + residual) for tiles [t_begin, t_end) and output channels
+   [k_begin, k_end), m[xi * plane + k * ld + (t - t_begin)]. Writes only the output positions
+   inside [OH, OW]. bias and residual (shaped like y) may be NULL. act: LSEG_ACT_NONE, _RELU or
+   _LEAKYRELU (alpha); others are the caller's to apply. */
+void lseg_winograd_output_transform(const float *m, int64_t ld, int64_t plane, const lseg_winograd_geometry *g,
+                                    int64_t t_begin, int64_t t_end, int64_t k_begin, int64_t k_end, const float *bias,
+                                    const float *residual, int act, float alpha, float *y);
 #endif

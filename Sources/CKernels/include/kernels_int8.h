@@ -11,20 +11,28 @@
    and uses vpmaddwd (exact; vpmaddubsw is avoided because its int16 pair sums saturate).
    The shift is undone in the epilogue: sum (q - zp) w = acc + (128 - zp) * rowsum(w).
 
+   AVX-512 VNNI (vpdpbusd multiplies unsigned by signed bytes) stores the column operand as
+   unsigned v + 128 and keeps each row's sum after the rows, so the kernel can subtract
+   128 * rowsum and return the same int32 sums as every other path.
+
    Operands are packed per path (lseg_i8_*_bytes give sizes; element size 1 or 2 bytes):
-     rows ("A", broadcast side): [round_up(M, MR)][KP] elements, KP = round_up(K, 4), zero padded;
-     cols ("B", vector side):    [ceil(N / 8)][KP / 4][8][4] elements, zero padded.
+     rows ("A", broadcast side): [round_up(M, MR)][KP] elements, KP = round_up(K, 4), zero padded
+                                 (VNNI: then [round_up(M, MR)] int32 row sums);
+     cols ("B", vector side):    [ceil(N / NR)][KP / 4][NR][4] elements, zero padded.
    QLinear: rows = quantized activations [M, K], cols = weights [N, K].
    QConv:   rows = weights [Cout/group, K], cols = im2col of the quantized input (positions). */
 
-enum { LSEG_I8_SCALAR = 0, LSEG_I8_AVX2 = 1, LSEG_I8_NEON = 2, LSEG_I8_NEON_DOT = 3 };
-#define LSEG_I8_NR 8
+enum { LSEG_I8_SCALAR = 0, LSEG_I8_AVX2 = 1, LSEG_I8_NEON = 2, LSEG_I8_NEON_DOT = 3, LSEG_I8_AVX512_VNNI = 4 };
+
+/* AVX-512 F/BW/VL + VNNI usable: CPUID bits and the OS saving opmask and ZMM state (XGETBV). */
+int lseg_cpu_has_avx512_vnni(void);
 
 /* The fastest path this CPU supports (detected once), and whether `path` can run here. */
 int lseg_i8_best_path(void);
 int lseg_i8_path_available(int path);
 const char *lseg_i8_path_name(int path);
 int lseg_i8_mr(int path);
+int lseg_i8_nr(int path);
 int lseg_i8_esize(int path);
 int64_t lseg_i8_kp(int64_t k);
 int64_t lseg_i8_rows_bytes(int path, int64_t m, int64_t k);
@@ -32,7 +40,7 @@ int64_t lseg_i8_cols_bytes(int path, int64_t n, int64_t k);
 
 /* Quantizes float rows x[r * ldx + k] (r in [r_begin, r_end), k < K) to shifted int8 in the rows
    format: q = clamp(round_half_even(x / scale) + zp, 0, 255) - 128 (NaN -> zp). */
-void lseg_i8_quantize_rows(int path, const float *x, int64_t ldx, int64_t k, float scale, int32_t zp,
+void lseg_i8_quantize_rows(int path, const float *x, int64_t ldx, int64_t m, int64_t k, float scale, int32_t zp,
                            int64_t r_begin, int64_t r_end, void *rows);
 /* The same quantization into a plain int8 buffer (count elements). */
 void lseg_i8_quantize(const float *x, int64_t count, float scale, int32_t zp, int8_t *q);
@@ -80,6 +88,38 @@ typedef struct {
 void lseg_i8_gemm(int path, const void *rows, const void *cols, int64_t m, int64_t n, int64_t k,
                   int64_t i_begin, int64_t i_end, int64_t panel_begin, int64_t panel_end,
                   const lseg_i8_epilogue *ep, int32_t *c, int64_t ldc);
+
+/* QLinear on AVX-512 VNNI straight from the weights' own [N, K] layout (no packed copy; needs
+   K % 4 == 0 and N % 8 == 0): the weights are the broadcast side, the tokens the vector side,
+   quantized into 32-token panels of unsigned q ([ceil(M/32)][K/4][32][4], lseg_i8_vnni_quantize_cols;
+   M rows of x, leading dimension ldx). Output channels [i_begin, i_end) (multiples of 8) x token
+   panels [panel_begin, panel_end) go through the epilogue (channel_axis 1, y[token * ldy + ch])
+   with the same floats as lseg_i8_gemm; wsum = weight row sums. */
+void lseg_i8_vnni_linear(const int8_t *w, const int32_t *wsum, const uint8_t *cols, int64_t m, int64_t n,
+                         int64_t k, int64_t i_begin, int64_t i_end, int64_t panel_begin, int64_t panel_end,
+                         const lseg_i8_epilogue *ep);
+void lseg_i8_vnni_quantize_cols(const float *x, int64_t ldx, int64_t m, int64_t k, float scale, int32_t zp,
+                                int64_t panel_begin, int64_t panel_end, uint8_t *cols);
+
+/* Direct convolution (AVX-512 VNNI only; lseg_i8_path_available(LSEG_I8_AVX512_VNNI) must hold):
+   stride 1, one group, 1-D or 2-D (height 1), any kernel size, padding and dilation. No im2col:
+   the input is quantized once into a padded, channel-interleaved layout [ceil(C/4)][Hp][Wp][4]
+   of unsigned q (the padding holds the zero point), and each kernel tile reads 32 consecutive
+   output positions of one output row straight from it.
+   Weights are packed once: [ceil(Cout/8)][KH*KW][ceil(C/4)][8][4] int8 (lseg_i8_direct_weights_*).
+   The output (channel-major [Cout][OH*OW], ep->ldy = OH*OW, channel_axis 0) gets the same
+   floats as the packed path's epilogue. */
+int lseg_i8_direct_supported(const lseg_i8_window *w);
+int64_t lseg_i8_direct_input_bytes(const lseg_i8_window *w);
+int64_t lseg_i8_direct_weights_bytes(int64_t cout, const lseg_i8_window *w);
+/* Weights w[co][c][kh][kw] (int8) into the direct layout (zero padded). */
+void lseg_i8_direct_pack_weights(const int8_t *w, int64_t cout, const lseg_i8_window *win, void *packed);
+/* Quantizes float x [C][H][W] into the padded layout, channel groups [g_begin, g_end). */
+void lseg_i8_direct_quantize_input(const float *x, const lseg_i8_window *w, float scale, int32_t zp,
+                                   int64_t g_begin, int64_t g_end, uint8_t *xq);
+/* Output rows [oh_begin, oh_end) for all Cout channels. */
+void lseg_i8_direct_conv(const uint8_t *xq, const void *packed, int64_t cout, const lseg_i8_window *w,
+                         int64_t oh_begin, int64_t oh_end, const lseg_i8_epilogue *ep);
 
 /* Plain reference on unpacked int8 operands: c[i * ldc + j] = sum_k a[i * lda + k] * b[j * ldb + k]. */
 void lseg_i8_gemm_reference(const int8_t *a, int64_t lda, const int8_t *b, int64_t ldb,

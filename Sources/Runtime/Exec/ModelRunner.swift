@@ -1,13 +1,29 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Runs the graphs of a Model: one graph by name, or all of them in link order as the original
-/// combined export did. Keeps one Session per graph for the most recent input shapes, so a
+/// combined export did. Keeps a few Sessions per graph for the most recent input shapes, so a
 /// stream of same-sized inputs plans once.
+///
+/// A graph with a `SequenceTruncation` record (a causal text tower) is run only up to the
+/// longest row's end token: the caller passes the full [N, 77] tokens, `run` cuts them to
+/// L = 1 + the largest first-maximum position and runs a plan for [N, L]. Its outputs are
+/// bit-identical to the full-length run (the converter checked that before recording it).
 public final class ModelRunner: @unchecked Sendable {
     public let model: Model
     public let threads: Int
-    private var cache: [String: (shapes: [String: [Int]], session: Session)] = [:]
-    private let lock = NSLock()
+    /// Per graph, most recently used first; truncated runs are keyed by their cut shapes.
+    private var cache: [String: [(shapes: [String: [Int]], session: Session)]] = [:]
+    private var truncatable: [String: Graph] = [:]
+    private let lock = PThreadLock()
+    /// Sessions kept per graph (each holds its own arena).
+    public static let sessionsPerGraph = 4
+    /// Cut sequences where the pack allows it. False: always run the declared length. Also
+    /// skipped while an `observer` is installed, so observers see the graph at its declared shapes.
+    public var truncatesSequences = true
     /// Installed on every session this runner makes (for --trace and compare).
     public var observer: ((Node, [TensorView]) -> Void)?
     /// Working-memory ceiling per planned graph (arena + workspace), in bytes; nil: no limit.
@@ -23,21 +39,117 @@ public final class ModelRunner: @unchecked Sendable {
 
     /// The session for `graph` planned for these input shapes (cached).
     public func session(graph name: String, inputShapes: [String: [Int]]) throws -> Session {
+        try session(graph: name, inputShapes: inputShapes, truncated: false)
+    }
+
+    private func session(graph name: String, inputShapes: [String: [Int]], truncated: Bool) throws -> Session {
         lock.lock(); defer { lock.unlock() }
-        if let hit = cache[name], hit.shapes == inputShapes { return hit.session }
-        guard let g = model.graph(named: name) else {
+        let key = truncated ? name + "\u{0}truncated" : name
+        var entries = cache[key] ?? []
+        if let i = entries.firstIndex(where: { $0.shapes == inputShapes }) {
+            let hit = entries.remove(at: i)
+            cache[key] = [hit] + entries
+            return hit.session
+        }
+        guard var g = model.graph(named: name) else {
             throw RuntimeError.badInput(name: name, what: "no graph of that name (graphs: \(model.graphs.map(\.name).joined(separator: ", ")))")
+        }
+        if truncated, let record = model.metadata.sequenceTruncation?[name] {
+            if truncatable[name] == nil { truncatable[name] = ModelRunner.withSymbolicLength(g, record) }
+            g = truncatable[name]!
         }
         let s = Session(plan: try Plan(graph: g, inputShapes: inputShapes, maxMemoryBytes: maxMemoryBytes), threads: threads,
                         prepared: prepared)
         s.observer = observer
-        cache[name] = (inputShapes, s)
+        cache[key] = Array(([(inputShapes, s)] + entries).prefix(ModelRunner.sessionsPerGraph))
         return s
     }
 
-    /// Runs one graph.
+    /// A cut run has at least this many token rows (labels x positions); the converter verifies
+    /// bit-identity for one label at this length.
+    public static let minimumTruncatedRows = 16
+
+    /// The symbol a truncatable sequence axis takes when planned for cut inputs.
+    public static let sequenceLengthSymbol = "sequence_length"
+
+    /// The graph with the truncatable axis symbolic, as planned for cut inputs.
+    public static func withSymbolicLength(_ g: Graph, _ r: SequenceTruncation) -> Graph {
+        var v = g
+        if let k = v.inputs.firstIndex(where: { $0.name == r.input }), var shape = v.inputs[k].shape, r.axis < shape.count {
+            shape[r.axis] = .symbol(sequenceLengthSymbol)
+            v.inputs[k].shape = shape
+        }
+        return v
+    }
+
+    /// Runs one graph (cut to the end tokens where the pack records that this is exact).
     public func run(graph name: String, inputs: [String: Tensor]) throws -> [String: Tensor] {
-        try session(graph: name, inputShapes: inputs.mapValues(\.shape)).run(inputs)
+        if let (feed, shapes) = truncatedFeed(graph: name, inputs: inputs) {
+            return try session(graph: name, inputShapes: shapes, truncated: true).run(feed)
+        }
+        return try session(graph: name, inputShapes: inputs.mapValues(\.shape)).run(inputs)
+    }
+
+    /// The session and inputs `run` would use: for benchmarks and profiles of the truncated run.
+    public func preparedRun(graph name: String, inputs: [String: Tensor]) throws -> (session: Session, inputs: [String: Tensor]) {
+        if let (feed, shapes) = truncatedFeed(graph: name, inputs: inputs) {
+            return (try session(graph: name, inputShapes: shapes, truncated: true), feed)
+        }
+        return (try session(graph: name, inputShapes: inputs.mapValues(\.shape)), inputs)
+    }
+
+    /// The inputs cut along the recorded axis, when truncation applies and shortens them.
+    private func truncatedFeed(graph name: String, inputs: [String: Tensor]) -> ([String: Tensor], [String: [Int]])? {
+        guard truncatesSequences, observer == nil, let r = model.metadata.sequenceTruncation?[name],
+              let tokens = inputs[r.input], r.axis < tokens.rank, tokens.shape[r.axis] == r.fullLength,
+              let end = ModelRunner.endTokenLength(tokens, axis: r.axis) else { return nil }
+        // At least `minimumTruncatedRows` token rows in all: BLAS libraries hand GEMMs with very
+        // few rows to other kernels (GEMV, small-matrix paths) that sum in a different order.
+        let rows = max(1, tokens.count / r.fullLength)
+        let length = max(end, (ModelRunner.minimumTruncatedRows + rows - 1) / rows)
+        guard length < r.fullLength else { return nil }
+        var feed = inputs
+        feed[r.input] = ModelRunner.prefix(tokens, axis: r.axis, length: length)
+        return (feed, feed.mapValues(\.shape))
+    }
+
+    /// 1 + the largest position of the first maximum along `axis` over all rows (ONNX ArgMax
+    /// with select_last_index = 0); nil for non-integer or empty tensors.
+    public static func endTokenLength(_ x: Tensor, axis: Int) -> Int? {
+        let n = x.shape[axis]
+        guard n > 0, x.count > 0 else { return nil }
+        let outer = Tensor.elementCount(Array(x.shape[..<axis]))
+        let inner = Tensor.elementCount(Array(x.shape[(axis + 1)...]))
+        func scan<T: Comparable>(_ p: UnsafePointer<T>) -> Int {
+            var longest = 0
+            for o in 0..<outer {
+                for i in 0..<inner {
+                    let base = o * n * inner + i
+                    var best = p[base], at = 0
+                    for k in 1..<max(n, 1) where p[base + k * inner] > best { best = p[base + k * inner]; at = k }
+                    longest = max(longest, at)
+                }
+            }
+            return longest + 1
+        }
+        switch x.dtype {
+        case .int64: return scan(x.data.assumingMemoryBound(to: Int64.self))
+        case .int32: return scan(x.data.assumingMemoryBound(to: Int32.self))
+        default: return nil
+        }
+    }
+
+    /// The first `length` entries of `x` along `axis`.
+    public static func prefix(_ x: Tensor, axis: Int, length: Int) -> Tensor {
+        let outer = Tensor.elementCount(Array(x.shape[..<axis]))
+        let inner = Tensor.elementCount(Array(x.shape[(axis + 1)...])) * x.dtype.byteSize
+        var shape = x.shape
+        shape[axis] = length
+        let out = Tensor(dtype: x.dtype, shape: shape)
+        for o in 0..<outer {
+            (out.data + o * length * inner).copyMemory(from: x.data + o * x.shape[axis] * inner, byteCount: length * inner)
+        }
+        return out
     }
 
     /// Graphs in an order where every link's source runs before its target.

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Where a value lives during a run.
 public enum Slot: Sendable {
@@ -210,7 +214,7 @@ public final class Plan: @unchecked Sendable {
         }
 
         if let limit = maxMemoryBytes, arenaBytes > limit - min(workspace, limit) {
-            func mb(_ b: Int) -> String { String(format: "%.1f MB", Double(b) / 1e6) }
+            func mb(_ b: Int) -> String { NumberText.fixed(Double(b) / 1e6, digits: 1) + " MB" }
             throw RuntimeError.unsupported("graph '\(graph.name)' needs \(mb(arenaBytes + workspace)) of working memory for these input shapes (arena \(mb(arenaBytes)), workspace \(mb(workspace))), above the limit of \(mb(limit))")
         }
 

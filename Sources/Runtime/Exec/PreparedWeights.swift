@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Weights transformed once for a kernel (int8 GEMM panels, Winograd-domain filters, ...) and
 /// reused by every run. Keyed by the constant's address, which is stable for the model's
@@ -11,7 +15,7 @@ public final class PreparedWeights: @unchecked Sendable {
         let address: UInt
     }
 
-    private let lock = NSLock()
+    private let lock = PThreadLock()
     private var store: [Key: TensorStorage] = [:]
     private var total = 0
 

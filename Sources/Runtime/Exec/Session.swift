@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Runs a Plan. Owns the arena and workspace (allocated once, here); `run` allocates nothing
 /// but the returned output tensors. A Session is used by one thread at a time; several
@@ -14,6 +18,8 @@ public final class Session: @unchecked Sendable {
     private var stepOutputs: [[TensorView]]
     /// (step, input position, graph input index) to patch per run.
     private let inputPatches: [(step: Int, position: Int, input: Int)]
+    /// Per step: which inputs are constants (ExecContext.constantInputs).
+    private let constantMasks: [UInt64]
 
     /// Called after each step with the node and its outputs (for --trace and compare).
     public var observer: ((Node, [TensorView]) -> Void)?
@@ -51,6 +57,13 @@ public final class Session: @unchecked Sendable {
             stepOutputs.append(step.outputs.map(view))
         }
         inputPatches = patches
+        constantMasks = plan.steps.map { step in
+            var mask: UInt64 = 0
+            for (p, id) in step.inputs.enumerated() where p < 64 {
+                if let id, case .constant = plan.slots[id] { mask |= 1 << UInt64(p) }
+            }
+            return mask
+        }
     }
 
     /// Runs the graph on `inputs` (graph input name -> tensor, shapes as planned) and returns
@@ -71,6 +84,7 @@ public final class Session: @unchecked Sendable {
         for (s, step) in plan.steps.enumerated() {
             let node = plan.graph.nodes[step.nodeIndex]
             if !step.isAlias {
+                context.constantInputs = constantMasks[s]
                 try node.op.run(stepInputs[s], stepOutputs[s], context, node: node.name)
             }
             observer?(node, stepOutputs[s])

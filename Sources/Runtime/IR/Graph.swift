@@ -77,6 +77,19 @@ public struct GraphLink: Sendable, Codable, Equatable {
     }
 }
 
+/// A graph whose outputs depend only on the positions of one input's `axis` up to and including
+/// the first maximum of that input along it (CLIP's end-of-text token under a causal mask).
+/// A runner may feed the input cut to that length instead of `fullLength`: the graph is planned
+/// with the axis symbolic and gives the same output shapes and values.
+public struct SequenceTruncation: Sendable, Codable, Equatable {
+    /// The integer token input.
+    public var input: String
+    public var axis: Int
+    /// The length the graph declares (77 for CLIP).
+    public var fullLength: Int
+    public init(input: String, axis: Int, fullLength: Int) { self.input = input; self.axis = axis; self.fullLength = fullLength }
+}
+
 /// What a pack says about itself besides its graphs and tensors.
 public struct Metadata: Sendable, Codable, Equatable {
     public var producer = "lseg-kit"
@@ -89,10 +102,16 @@ public struct Metadata: Sendable, Codable, Equatable {
     /// The CLIP BPE merges file (bpe_simple_vocab_16e6.txt, uncompressed text), when the pack
     /// holds a text tower; stored as its own tensor blob, so this is just its tensor name.
     public var vocabularyTensor: String?
+    /// The labels whose text features are baked into the image graph (as an initializer in place
+    /// of its text-features input), in feature-row order; nil for a pack that takes any labels.
+    /// A baked pack has no text tower and no vocabulary.
+    public var bakedLabels: [String]?
     /// Free-form quantization summary written by lseg-quantize.
     public var quantization: [String: String] = [:]
     /// Anything else worth keeping (opset, ONNX producer, ...).
     public var extra: [String: String] = [:]
+    /// Graph name -> how its sequence axis may be truncated; nil (key absent) in packs without any.
+    public var sequenceTruncation: [String: SequenceTruncation]?
     public init() {}
 }
 

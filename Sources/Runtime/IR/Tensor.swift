@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Glibc
 
 /// Bytes behind a tensor: owned (64-byte aligned, freed on deinit) or borrowed from an owner
 /// that keeps them alive, such as a memory-mapped pack.

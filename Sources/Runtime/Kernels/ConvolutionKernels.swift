@@ -9,12 +9,17 @@ enum ConvolutionKernels {
 
     static func conv(_ g: Convolution.Geometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                      bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, activation: Activation,
-                     _ ctx: ExecContext) throws {
+                     _ ctx: ExecContext, path chosen: Convolution.ConvPath? = nil) throws {
         let p = g.outSize, m = g.outChannels, c = g.inChannels
         let cg = c / g.group, mg = m / g.group, kk = g.kernelSize, k = cg * kk
         if p == 0 || m == 0 || g.batch == 0 { return }
         var window = g.window(transpose: false)
-        let path = Convolution.convPath(g)
+        let path = chosen ?? Convolution.convPath(g)
+        if path == .winograd {
+            try WinogradKernels.conv(g, x: x, weight: weight, bias: bias, residual: nil, y: y, activation: activation,
+                                     preRelu: false, ctx)
+            return
+        }
         var chunk = p
         var column: UnsafeMutablePointer<Float>? = nil
         if path == .im2col {
@@ -42,7 +47,7 @@ enum ConvolutionKernels {
                                           a: weight + gi * mg * cg, lda: cg, b: xn + gi * cg * p, ldb: p,
                                           beta: 0, c: yn + gi * mg * p, ldc: p, threads: ctx.threads)
                 }
-            case .im2col:
+            case .im2col, .winograd:
                 let col = column!
                 for gi in 0..<g.group {
                     let xg = xn + gi * cg * g.inSize

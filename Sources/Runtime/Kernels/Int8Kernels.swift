@@ -1,47 +1,92 @@
 import CKernels
 
-/// Drivers for the int8 GEMM kernels (Sources/CKernels/int8_gemm.c): on-the-fly activation
-/// quantization, operand packing into the workspace, threaded tiles, fused dequantize epilogue.
+/// Drivers for the int8 kernels (Sources/CKernels/int8_gemm.c, int8_vnni.c): on-the-fly
+/// activation quantization, operand packing into the workspace, threaded tiles, fused
+/// dequantize epilogue.
 ///
-/// Packing hook: the weights are packed (and their row sums taken) on every run, which costs
-/// O(N*K) against the GEMM's O(M*N*K). Packing them once at load, keyed by the weight tensor,
-/// would remove that step: `packWeightsForLinear` / `packWeightsForConv` are the places to cache.
+/// Weights are packed once per model through `ctx.prepared` (kind strings name the path and
+/// every layout parameter); without it (constant folding, tests) they are packed into the
+/// workspace on every call, which is why the workspace always has room for them.
 enum Int8Kernels {
-    /// The kernel path for this CPU (AVX2, NEON, NEON dotprod or scalar), detected once in C.
+    /// The kernel path for this CPU (AVX-512 VNNI, AVX2, NEON, NEON dotprod or scalar), detected once in C.
     static var path: Int32 { lseg_i8_best_path() }
     static func pathName(_ path: Int32) -> String { String(cString: lseg_i8_path_name(path)) }
 
     static func align(_ n: Int) -> Int { (n + 63) / 64 * 64 }
 
-    /// Workspace of QLinear: quantized activations (rows), packed weights (cols), weight row sums
-    /// and combined scales.
+    /// Workspace of QLinear: quantized activations (rows), then the packed weights (cols), their
+    /// row sums, and the combined scales.
+    /// AVX-512 VNNI with k % 4 == 0 and n % 8 == 0 (every ViT linear) reads the weights in their
+    /// own layout ("direct"): the quantized tokens are the packed side, only the weights' row sums
+    /// are prepared, and the int8 weights are not duplicated in memory.
     struct LinearLayout {
+        var direct = false
         var rows = 0, cols = 0, sums = 0, scales = 0, bytes = 0
+        /// Bytes of the packed weights plus their row sums (the prepared layout).
+        var weightBytes = 0
         init(path: Int32, m: Int, n: Int, k: Int) {
+            if path == Int32(LSEG_I8_AVX512_VNNI) && k % 4 == 0 && n % 8 == 0 {
+                direct = true
+                sums = align((m + 31) / 32 * 32 * k)
+                scales = sums + align(n * 4)
+                bytes = scales + align(n * 4)
+                weightBytes = n * 4
+                return
+            }
             cols = align(Int(lseg_i8_rows_bytes(path, Int64(m), Int64(k))))
             sums = cols + align(Int(lseg_i8_cols_bytes(path, Int64(n), Int64(k))))
             scales = sums + align(n * 4)
             bytes = scales + align(n * 4)
+            weightBytes = scales - cols
         }
     }
 
-    /// Workspace of QConv: packed weights per group, row sums, scales, the quantized input of
-    /// one batch item, and one column chunk (positions bounded like the fp32 im2col budget).
+    /// Workspace of QConv. Packed path: packed weights per group, row sums, scales, the
+    /// quantized input of one batch item, and one column chunk (positions bounded like the fp32
+    /// im2col budget). Direct path (AVX-512 VNNI, stride 1, one group): packed weights, row sums,
+    /// scales and the padded, channel-interleaved quantized input.
     struct ConvLayout {
+        var direct = false
         var rowsPerGroup = 0, sums = 0, scales = 0, input = 0, cols = 0, bytes = 0, chunk = 0
+        /// Bytes of the packed weights plus their row sums (the prepared layout).
+        var weightBytes: Int { scales }
+        var window = lseg_i8_window()
+
         init(path: Int32, _ g: Convolution.Geometry) {
             let mg = g.outChannels / g.group, k = g.inChannels / g.group * g.kernelSize
-            let p = g.outSize
+            window = Int8Kernels.window(g)
+            if path == Int32(LSEG_I8_AVX512_VNNI) && g.group == 1 && lseg_i8_direct_supported(&window) != 0 {
+                direct = true
+                sums = align(Int(lseg_i8_direct_weights_bytes(Int64(g.outChannels), &window)))
+                scales = sums + align(g.outChannels * 4)
+                input = scales + align(g.outChannels * 4)
+                bytes = input + align(Int(lseg_i8_direct_input_bytes(&window)))
+                return
+            }
+            let p = g.outSize, nr = Int(lseg_i8_nr(path))
             rowsPerGroup = align(Int(lseg_i8_rows_bytes(path, Int64(mg), Int64(k))))
             sums = rowsPerGroup * g.group
             scales = sums + align(g.outChannels * 4)
             input = scales + align(g.outChannels * 4)
             cols = input + align(g.inChannels * g.inSize)
             let perPosition = Swift.max(1, Int(lseg_i8_kp(Int64(k))) * Int(lseg_i8_esize(path)))
-            let fit = Swift.max(Int(LSEG_I8_NR), Convolution.columnBudgetBytes / perPosition / Int(LSEG_I8_NR) * Int(LSEG_I8_NR))
+            let fit = Swift.max(nr, Convolution.columnBudgetBytes / perPosition / nr * nr)
             chunk = Swift.min(p, fit)
             bytes = cols + align(Int(lseg_i8_cols_bytes(path, Int64(chunk), Int64(k))))
         }
+    }
+
+    /// The 2-D (or 1-D as height 1) window of a convolution, in the C kernels' terms.
+    static func window(_ g: Convolution.Geometry) -> lseg_i8_window {
+        let twoD = g.kernel.count == 2
+        return lseg_i8_window(
+            channels: Int64(g.inChannels / g.group), height: Int64(twoD ? g.inSpatial[0] : 1),
+            width: Int64(g.inSpatial[twoD ? 1 : 0]),
+            out_height: Int64(twoD ? g.outSpatial[0] : 1), out_width: Int64(g.outSpatial[twoD ? 1 : 0]),
+            kernel_h: Int64(twoD ? g.kernel[0] : 1), kernel_w: Int64(g.kernel[twoD ? 1 : 0]),
+            stride_h: Int64(twoD ? g.strides[0] : 1), stride_w: Int64(g.strides[twoD ? 1 : 0]),
+            pad_h: Int64(twoD ? g.padBegin[0] : 0), pad_w: Int64(g.padBegin[twoD ? 1 : 0]),
+            dilation_h: Int64(twoD ? g.dilations[0] : 1), dilation_w: Int64(g.dilations[twoD ? 1 : 0]))
     }
 
     private static func workspace(_ ctx: ExecContext, _ needed: Int, _ what: String) throws -> UnsafeMutableRawPointer {
@@ -51,12 +96,24 @@ enum Int8Kernels {
         return ws
     }
 
+    /// The weights' packed layout: made once in `ctx.prepared` when there is one, else packed
+    /// into `scratch` now.
+    private static func packedWeights(_ ctx: ExecContext, kind: String, weight: UnsafeRawPointer, bytes: Int,
+                                      scratch: UnsafeMutableRawPointer,
+                                      fill: (UnsafeMutableRawPointer) -> Void) -> UnsafeRawPointer {
+        if let prepared = ctx.prepared(forInput: 1) {  // input 1: the int8 weight
+            return prepared.layout(kind: kind, of: weight, byteCount: bytes, fill: fill)
+        }
+        fill(scratch)
+        return UnsafeRawPointer(scratch)
+    }
+
     /// Threads the packed product over (row block, column panel) tiles.
     static func gemm(path: Int32, rows: UnsafeRawPointer, cols: UnsafeRawPointer, m: Int, n: Int, k: Int,
                      epilogue: lseg_i8_epilogue, _ ctx: ExecContext) {
-        let mr = Int(lseg_i8_mr(path)), block = mr * 4
-        let rowBlocks = (m + block - 1) / block, panels = (n + Int(LSEG_I8_NR) - 1) / Int(LSEG_I8_NR)
-        ctx.parallelFor(rowBlocks * panels, costPerItem: block * Int(LSEG_I8_NR) * Swift.max(k, 1)) { r in
+        let mr = Int(lseg_i8_mr(path)), nr = Int(lseg_i8_nr(path)), block = mr * 4
+        let rowBlocks = (m + block - 1) / block, panels = (n + nr - 1) / nr
+        ctx.parallelFor(rowBlocks * panels, costPerItem: block * nr * Swift.max(k, 1)) { r in
             withUnsafePointer(to: epilogue) { ep in
                 for item in r {
                     // Panel-major: a thread keeps one weight/column panel hot while rows stream by.
@@ -74,29 +131,60 @@ enum Int8Kernels {
         if m == 0 || n == 0 { return }
         let layout = LinearLayout(path: path, m: m, n: n, k: k)
         let ws = try workspace(ctx, layout.bytes, "QLinear")
-        let rows = ws + layout.rows, cols = ws + layout.cols
-        let sums = (ws + layout.sums).assumingMemoryBound(to: Int32.self)
+        let rows = ws + layout.rows
         let scales = (ws + layout.scales).assumingMemoryBound(to: Float.self)
+        for j in 0..<n { scales[j] = input.scale * weightScales[j] }
+        let (code, alpha) = activation.kernelCode
+        if layout.direct {
+            let sums = packedWeights(ctx, kind: "int8-linear-rowsums/n\(n)/k\(k)", weight: weight, bytes: layout.weightBytes,
+                                     scratch: ws + layout.sums) { dst in
+                lseg_i8_row_sums(weight, Int64(k), Int64(n), Int64(k), dst.assumingMemoryBound(to: Int32.self))
+            }.assumingMemoryBound(to: Int32.self)
+            let cols = rows.assumingMemoryBound(to: UInt8.self), panels = (m + 31) / 32
+            ctx.parallelFor(panels, costPerItem: 32 * 4 * k) { r in
+                lseg_i8_vnni_quantize_cols(x, Int64(k), Int64(m), Int64(k), input.scale, input.zeroPoint,
+                                           Int64(r.lowerBound), Int64(r.upperBound), cols)
+            }
+            let ep = lseg_i8_epilogue(y: y, ldy: Int64(n), channel_axis: 1, zp_shift: 128 - input.zeroPoint,
+                                      rowsum: sums, scale: scales, bias: bias, act: code, alpha: alpha)
+            // Items: 32 output channels x one 32-token panel; channel-major so a thread streams
+            // each weight block once over the few token panels.
+            let blocks = (n + 31) / 32
+            ctx.parallelFor(blocks * panels, costPerItem: 32 * 32 * k) { r in
+                withUnsafePointer(to: ep) { epp in
+                    for item in r {
+                        let blk = item / panels, pn = item % panels
+                        lseg_i8_vnni_linear(weight, sums, cols, Int64(m), Int64(n), Int64(k), Int64(blk * 32),
+                                            Int64(Swift.min(n, blk * 32 + 32)), Int64(pn), Int64(pn + 1), epp)
+                    }
+                }
+            }
+            return
+        }
         let mr = Int(lseg_i8_mr(path)), mPadded = (m + mr - 1) / mr * mr
         ctx.parallelFor(m, costPerItem: 4 * k) { r in
-            lseg_i8_quantize_rows(path, x, Int64(k), Int64(k), input.scale, input.zeroPoint,
+            lseg_i8_quantize_rows(path, x, Int64(k), Int64(m), Int64(k), input.scale, input.zeroPoint,
                                   Int64(r.lowerBound), Int64(r.upperBound), rows)
         }
         // Rows past m only zero-fill the tile padding; the source is not read for them.
         lseg_i8_pack_rows(path, weight, Int64(k), Int64(m), Int64(k), Int64(m), Int64(mPadded), rows)
-        packWeightsForLinear(path: path, weight: weight, n: n, k: k, cols: cols, sums: sums, ctx)
-        for j in 0..<n { scales[j] = input.scale * weightScales[j] }
-        let (code, alpha) = activation.kernelCode
+        let colBytes = layout.sums - layout.cols
+        let packed = packedWeights(ctx, kind: "int8-linear-cols/\(pathName(path))/n\(n)/k\(k)", weight: weight,
+                                   bytes: layout.weightBytes, scratch: ws + layout.cols) { dst in
+            packWeightsForLinear(path: path, weight: weight, n: n, k: k, cols: dst,
+                                 sums: (dst + colBytes).assumingMemoryBound(to: Int32.self), ctx)
+        }
+        let sums = (packed + colBytes).assumingMemoryBound(to: Int32.self)
         let ep = lseg_i8_epilogue(y: y, ldy: Int64(n), channel_axis: 1, zp_shift: 128 - input.zeroPoint,
                                   rowsum: sums, scale: scales, bias: bias, act: code, alpha: alpha)
-        gemm(path: path, rows: rows, cols: cols, m: m, n: n, k: k, epilogue: ep, ctx)
+        gemm(path: path, rows: rows, cols: packed, m: m, n: n, k: k, epilogue: ep, ctx)
     }
 
     /// Weights [N, K] into the column format plus their row sums (the once-per-weight step).
     static func packWeightsForLinear(path: Int32, weight: UnsafePointer<Int8>, n: Int, k: Int,
                                      cols: UnsafeMutableRawPointer, sums: UnsafeMutablePointer<Int32>, _ ctx: ExecContext) {
-        let panels = (n + Int(LSEG_I8_NR) - 1) / Int(LSEG_I8_NR)
-        ctx.parallelFor(panels, costPerItem: Int(LSEG_I8_NR) * k) { r in
+        let nr = Int(lseg_i8_nr(path)), panels = (n + nr - 1) / nr
+        ctx.parallelFor(panels, costPerItem: nr * k) { r in
             lseg_i8_pack_cols(path, weight, Int64(k), 1, Int64(n), Int64(k), Int64(r.lowerBound), Int64(r.upperBound), cols)
         }
         lseg_i8_row_sums(weight, Int64(k), Int64(n), Int64(k), sums)
@@ -120,27 +208,55 @@ enum Int8Kernels {
         if p == 0 || cout == 0 || g.batch == 0 { return }
         let layout = ConvLayout(path: path, g)
         let ws = try workspace(ctx, layout.bytes, "QConv")
-        let rows = ws, xq = (ws + layout.input).assumingMemoryBound(to: Int8.self), cols = ws + layout.cols
-        let sums = (ws + layout.sums).assumingMemoryBound(to: Int32.self)
         let scales = (ws + layout.scales).assumingMemoryBound(to: Float.self)
-        packWeightsForConv(path: path, weight: weight, group: g.group, mg: mg, k: k, rows: rows,
-                           rowsPerGroup: layout.rowsPerGroup, sums: sums)
         for j in 0..<cout { scales[j] = input.scale * weightScales[j] }
+        let (code, alpha) = activation.kernelCode
+        var window = layout.window
+        let shape = "c\(cg)/o\(cout)/g\(g.group)/k\(g.kernel)"
 
-        let twoD = g.kernel.count == 2
-        var window = lseg_i8_window(
-            channels: Int64(cg), height: Int64(twoD ? g.inSpatial[0] : 1), width: Int64(g.inSpatial[twoD ? 1 : 0]),
-            out_height: Int64(twoD ? g.outSpatial[0] : 1), out_width: Int64(g.outSpatial[twoD ? 1 : 0]),
-            kernel_h: Int64(twoD ? g.kernel[0] : 1), kernel_w: Int64(g.kernel[twoD ? 1 : 0]),
-            stride_h: Int64(twoD ? g.strides[0] : 1), stride_w: Int64(g.strides[twoD ? 1 : 0]),
-            pad_h: Int64(twoD ? g.padBegin[0] : 0), pad_w: Int64(g.padBegin[twoD ? 1 : 0]),
-            dilation_h: Int64(twoD ? g.dilations[0] : 1), dilation_w: Int64(g.dilations[twoD ? 1 : 0]))
+        if layout.direct {
+            let sumsOffset = layout.sums
+            let packed = packedWeights(ctx, kind: "int8-conv-direct/\(pathName(path))/\(shape)", weight: weight,
+                                       bytes: layout.weightBytes, scratch: ws) { dst in
+                withUnsafePointer(to: &window) { lseg_i8_direct_pack_weights(weight, Int64(cout), $0, dst) }
+                lseg_i8_row_sums(weight, Int64(k), Int64(cout), Int64(k), (dst + sumsOffset).assumingMemoryBound(to: Int32.self))
+            }
+            let sums = (packed + sumsOffset).assumingMemoryBound(to: Int32.self)
+            let xq = (ws + layout.input).assumingMemoryBound(to: UInt8.self)
+            let groups4 = (cg + 3) / 4, outH = Int(window.out_height), outW = Int(window.out_width)
+            for n in 0..<g.batch {
+                let xn = x + n * c * inSize
+                withUnsafePointer(to: &window) { win in
+                    ctx.parallelFor(groups4, costPerItem: 16 * inSize) { r in
+                        lseg_i8_direct_quantize_input(xn, win, input.scale, input.zeroPoint, Int64(r.lowerBound),
+                                                      Int64(r.upperBound), xq)
+                    }
+                    var ep = lseg_i8_epilogue(y: y + n * cout * p, ldy: Int64(p), channel_axis: 0,
+                                              zp_shift: 128 - input.zeroPoint, rowsum: sums, scale: scales,
+                                              bias: bias, act: code, alpha: alpha)
+                    withUnsafePointer(to: &ep) { epp in
+                        ctx.parallelFor(outH, costPerItem: outW * cout * k) { r in
+                            lseg_i8_direct_conv(xq, packed, Int64(cout), win, Int64(r.lowerBound), Int64(r.upperBound), epp)
+                        }
+                    }
+                }
+            }
+            return
+        }
+
+        let rowsPerGroup = layout.rowsPerGroup, sumsOffset = layout.sums
+        let packed = packedWeights(ctx, kind: "int8-conv-rows/\(pathName(path))/\(shape)", weight: weight,
+                                   bytes: layout.weightBytes, scratch: ws) { dst in
+            packWeightsForConv(path: path, weight: weight, group: g.group, mg: mg, k: k, rows: dst,
+                               rowsPerGroup: rowsPerGroup, sums: (dst + sumsOffset).assumingMemoryBound(to: Int32.self))
+        }
+        let sums = (packed + sumsOffset).assumingMemoryBound(to: Int32.self)
+        let xq = (ws + layout.input).assumingMemoryBound(to: Int8.self), cols = ws + layout.cols
         // 1x1, stride 1, unpadded: the quantized input already is the [K, positions] matrix.
         let pointwise = g.kernel.allSatisfy { $0 == 1 } && g.strides.allSatisfy { $0 == 1 }
             && g.padBegin.allSatisfy { $0 == 0 } && g.padEnd.allSatisfy { $0 == 0 }
         let pad = Int8(truncatingIfNeeded: input.zeroPoint - 128)
-        let (code, alpha) = activation.kernelCode
-        let nr = Int(LSEG_I8_NR)
+        let nr = Int(lseg_i8_nr(path))
 
         for n in 0..<g.batch {
             let xn = x + n * c * inSize
@@ -169,7 +285,7 @@ enum Int8Kernels {
                                               zp_shift: 128 - input.zeroPoint, rowsum: sums + gi * mg,
                                               scale: scales + gi * mg, bias: bias.map { $0 + gi * mg },
                                               act: code, alpha: alpha)
-                    gemm(path: path, rows: rows + gi * layout.rowsPerGroup, cols: cols, m: mg, n: len, k: k, epilogue: ep, ctx)
+                    gemm(path: path, rows: packed + gi * rowsPerGroup, cols: cols, m: mg, n: len, k: k, epilogue: ep, ctx)
                     p0 += len
                 }
             }

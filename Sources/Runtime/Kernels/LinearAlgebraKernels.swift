@@ -1,12 +1,17 @@
 import CKernels
 import COpenBLAS
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Glibc
 
 /// fp32 GEMM through OpenBLAS, fused bias + activation, and the scalar references tests use.
 enum GemmKernels {
     /// OpenBLAS keeps one global thread count; set it only when a run asks for a different one.
     private final class BlasThreadCount: @unchecked Sendable {
-        let lock = NSLock()
+        let lock = PThreadLock()
         var current = 0
     }
     private static let blasThreads = BlasThreadCount()
@@ -114,8 +119,8 @@ enum GemmKernels {
         switch activation {
         case .none: return v
         case .relu: return Swift.max(v, 0)
-        case .gelu: return Float(0.5 * Double(v) * (1 + Foundation.erf(Double(v) / 2.0.squareRoot())))
-        case .quickGelu: return Float(Double(v) / (1 + Foundation.exp(-1.702 * Double(v))))
+        case .gelu: return Float(0.5 * Double(v) * (1 + Glibc.erf(Double(v) / 2.0.squareRoot())))
+        case .quickGelu: return Float(Double(v) / (1 + Glibc.exp(-1.702 * Double(v))))
         case .leakyRelu(let alpha): return v >= 0 ? v : alpha * v
         }
     }

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Data movement kernels: strided copies (transpose, slice, expand), concat, gather, pad.
 /// They move bytes, so every dtype of the same width shares one loop.

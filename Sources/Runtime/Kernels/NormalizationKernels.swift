@@ -1,5 +1,10 @@
 import CKernels
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Glibc
 
 /// Softmax, LayerNorm and BatchNorm kernels. Last-axis float32 Softmax and LayerNorm use the
 /// vectorized C rows; the scalar references here (Double accumulation, libm exp) are what the

@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Glibc
 
 /// Reductions accumulate in Double (Int64 for integer sums, products and extremes), one output
 /// element at a time, walking the reduced axes in contiguous runs.
@@ -181,8 +186,8 @@ enum ReductionKernels {
             forEachReduced(red) { m = Swift.max(m, Double(load($0))) }
             if m.isInfinite { return m == .infinity ? m : (count == 0 ? -.infinity : m) }
             var acc = 0.0
-            forEachReduced(red) { acc += Foundation.exp(Double(load($0)) - m) }
-            return Foundation.log(acc) + m
+            forEachReduced(red) { acc += Glibc.exp(Double(load($0)) - m) }
+            return Glibc.log(acc) + m
         }
     }
 

@@ -1,5 +1,9 @@
 import CKernels
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Resize kernels: per-axis tap tables (source index and weight for every output coordinate),
 /// a generic separable loop over them, and the C bilinear kernel for the common 2-D case.

@@ -1,5 +1,10 @@
 import CKernels
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Glibc
 
 /// Elementwise ops: numpy-broadcasting binary ops, Where, unary functions, Clip, Cast, Identity.
 enum Elementwise {
@@ -207,7 +212,7 @@ enum Elementwise {
         let dst = out
         let store = try elementWriter(dst)
         ElementwiseKernels.parallelRuns(w, ctx) { off, n in
-            for i in 0..<n { store(off[0] + i, Foundation.pow(loadA(off[1] + i * sa), loadB(off[2] + i * sb))) }
+            for i in 0..<n { store(off[0] + i, Glibc.pow(loadA(off[1] + i * sa), loadB(off[2] + i * sb))) }
         }
     }
 

@@ -3,8 +3,9 @@ import CKernels
 /// QLinear and QConv: float in, int8 weights with per-output-channel scales, int32 accumulation,
 /// float out with bias and activation fused (kernels in Int8Kernels.swift).
 enum Int8Ops {
-    /// int32 accumulation of products bounded by 128 * 127 stays exact up to this depth.
-    static let maxDepth = Int(Int32.max) / (128 * 127)
+    /// Up to this depth sum (q - zp) * w with |q - zp| <= 255 and |w| <= 128 fits int32, so every
+    /// path gives exact sums (the VNNI epilogue adds the zero-point term in int32).
+    static let maxDepth = Int(Int32.max) / (255 * 128)
 
     /// The calibrated per-tensor uint8 parameters of the float input.
     static func inputQuant(_ q: QuantParams) throws -> (scale: Float, zeroPoint: Int32) {

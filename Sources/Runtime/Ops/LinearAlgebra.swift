@@ -1,3 +1,4 @@
+import CKernels
 /// MatMul (numpy semantics), Gemm and the fused Linear (MatMul + bias + activation).
 /// fp32 runs on OpenBLAS; float16 operands are widened into the workspace first.
 enum LinearAlgebra {
@@ -188,6 +189,10 @@ enum LinearAlgebra {
         }
     }
 
+    /// Batched products up to this many multiply-adds each run on `lseg_small_matmul_f32`
+    /// (any sequence length up to 128 with head width 64 stays below it).
+    static let smallMatMulLimit = 1 << 21
+
     /// Batched matmul: one sgemm when B has no batch (batch folds into M), else one per batch.
     static func matMul(_ g: MatMulGeometry, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
                        _ y: UnsafeMutablePointer<Float>, _ ctx: ExecContext) throws {
@@ -209,6 +214,27 @@ enum LinearAlgebra {
             return strides
         }
         let aStrides = batchStrides(g.aBatch, g.m * g.k), bStrides = batchStrides(g.bBatch, g.k * g.n)
+        if g.m * g.n * g.k <= smallMatMulLimit {
+            // Attention-sized products: our kernel, batches spread over threads. Its per-output
+            // summation order does not depend on k, which keeps causal truncation bit-exact.
+            let m = g.m, n = g.n, k = g.k, batch = g.batch
+            ctx.parallelFor(batchCount, costPerItem: m * n * k) { r in
+                var index = Array(repeating: 0, count: batch.count)
+                var rest = r.lowerBound
+                for i in stride(from: batch.count - 1, through: 0, by: -1) { index[i] = rest % batch[i]; rest /= batch[i] }
+                for t in r {
+                    var ao = 0, bo = 0
+                    for i in 0..<index.count { ao += index[i] * aStrides[i]; bo += index[i] * bStrides[i] }
+                    lseg_small_matmul_f32(a + ao, k, b + bo, n, y + t * m * n, n, m, k, n)
+                    for i in stride(from: index.count - 1, through: 0, by: -1) {
+                        index[i] += 1
+                        if index[i] < batch[i] { break }
+                        index[i] = 0
+                    }
+                }
+            }
+            return
+        }
         var index = Array(repeating: 0, count: g.batch.count)
         for t in 0..<batchCount {
             var ao = 0, bo = 0

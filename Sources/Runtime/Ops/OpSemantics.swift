@@ -1,4 +1,10 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Dispatch
+import Glibc
 
 /// A dtype and a concrete shape.
 public struct TypedShape: Sendable, Equatable, CustomStringConvertible {
@@ -49,8 +55,18 @@ public final class ExecContext: @unchecked Sendable {
     public var workspace: UnsafeMutableRawPointer?
     public var workspaceBytes: Int
     /// Where kernels keep weights transformed once (nil: transform on every call, as constant
-    /// folding and tests do).
+    /// folding and tests do). Kernels ask through `prepared(forInput:)`.
     public let prepared: PreparedWeights?
+    /// Bit i set: input i of the node being run is a constant (initializer) whose bytes never
+    /// change, so a layout prepared from its address stays valid. Session sets it per step; the
+    /// default (all set) serves callers that pass only constant weights.
+    public var constantInputs: UInt64 = .max
+
+    /// The prepared-weights store for input `index`, or nil when that input is computed at run
+    /// time (its address may hold other values on the next run: transform it per call).
+    public func prepared(forInput index: Int) -> PreparedWeights? {
+        index >= 0 && index < 64 && constantInputs & (1 << UInt64(index)) != 0 ? prepared : nil
+    }
 
     public init(threads: Int, workspace: UnsafeMutableRawPointer? = nil, workspaceBytes: Int = 0,
                 prepared: PreparedWeights? = nil) {

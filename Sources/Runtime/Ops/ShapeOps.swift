@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Range, ConstantOfShape and Shape: ops whose outputs are made from shapes and scalars.
 enum ShapeOps {

@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Glibc
 
 /// A file written under a temporary name next to its destination and renamed over it only by
 /// `commit()` after fsync; `abandon()` removes the temporary, so a failed write leaves no trace
@@ -15,7 +20,7 @@ final class AtomicFileOutput {
         // The random part only names the temporary file; it never reaches the pack's bytes.
         AtomicFileOutput.removeStaleTemporaries(of: destination)
         let tag = String(UInt64.random(in: 0...UInt64.max), radix: 36)
-        temporaryPath = (folder as NSString).appendingPathComponent(".\(destination.lastPathComponent).\(getpid()).\(tag).tmp")
+        temporaryPath = folder + "/.\(destination.lastPathComponent).\(getpid()).\(tag).tmp"
         fd = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             throw RuntimeError.io(file: destination.path, what: "cannot create a temporary file in \(folder): \(String(cString: strerror(errno)))")
@@ -33,7 +38,7 @@ final class AtomicFileOutput {
             let parts = name.dropFirst(prefix.count).split(separator: ".")
             guard parts.count == 3, let pid = Int32(parts[0]), pid > 0, pid != getpid() else { continue }
             if kill(pid, 0) != 0 && errno == ESRCH {
-                unlink((folder as NSString).appendingPathComponent(name))
+                unlink(folder + "/" + name)
             }
         }
     }
@@ -45,7 +50,7 @@ final class AtomicFileOutput {
     func write(_ bytes: UnsafeRawBufferPointer) throws {
         var done = 0
         while done < bytes.count {
-            let n = Foundation.write(fd, bytes.baseAddress! + done, bytes.count - done)
+            let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
             if n < 0 {
                 if errno == EINTR { continue }
                 throw fail("write failed")

@@ -1,5 +1,5 @@
 import CZstd
-import Foundation
+import Glibc
 
 /// A tensor's bytes as they go into the file.
 struct EncodedBlob: Sendable {

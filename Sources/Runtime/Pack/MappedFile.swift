@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Glibc
 
 /// A whole file mapped read-only into memory; tensors borrowing its pages keep it alive.
 final class MappedFile: @unchecked Sendable {

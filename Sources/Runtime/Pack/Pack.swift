@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The `.pack` container: one file holding a `Model`'s metadata, graphs and weights
 /// (formats/PACK.md). Reader and writer live here so the format is defined in one place.

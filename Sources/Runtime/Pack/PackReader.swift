@@ -1,5 +1,11 @@
 import CZstd
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Dispatch
+import Glibc
 
 /// Maps a pack and validates header, directory and graph section (formats/PACK.md, "Reading").
 struct PackReader {

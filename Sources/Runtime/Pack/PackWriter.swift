@@ -1,8 +1,11 @@
 import CZstd
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
-#if canImport(Glibc)
-import Glibc
 #endif
+import Dispatch
+import Glibc
 
 /// Lays out and writes one pack: header placeholder, aligned blobs, directory, graph section,
 /// then the real header (formats/PACK.md, "Layout").

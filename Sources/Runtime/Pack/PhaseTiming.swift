@@ -1,10 +1,11 @@
-import Foundation
+import Dispatch
+import Glibc
 
 /// Wall-clock time per phase of a conversion or pack write, printed to stderr as
 /// `phase <name> <seconds>` when the environment sets LSEG_PHASES=1 (bench/convert does).
 /// Costs one clock read per phase otherwise.
 public enum PhaseTiming {
-    public static let enabled = ProcessInfo.processInfo.environment["LSEG_PHASES"] == "1"
+    public static let enabled = getenv("LSEG_PHASES").map { String(cString: $0) } == "1"
 
     @discardableResult
     public static func measure<T>(_ name: @autoclosure () -> String, _ body: () throws -> T) rethrows -> T {
@@ -16,6 +17,8 @@ public enum PhaseTiming {
 
     public static func report(_ name: String, seconds: Double) {
         guard enabled else { return }
-        FileHandle.standardError.write(Data(String(format: "phase %@ %.3f\n", name, seconds).utf8))
+        let millis = Int((seconds * 1000).rounded())
+        let fraction = String(millis % 1000)
+        fputs("phase \(name) \(millis / 1000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)\n", stderr)
     }
 }

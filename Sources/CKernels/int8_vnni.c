@@ -1,0 +1,324 @@
+/* AVX-512 VNNI int8 kernels: the packed 8 x 32 GEMM tile and the direct (implicit-GEMM)
+   stride-1 convolution. vpdpbusd multiplies unsigned by signed bytes and adds groups of four
+   products into int32 without saturation, 64 multiply-adds per instruction. */
+#include "int8_vnni.h"
+#include "kernels_heavy.h"
+#include <math.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+
+/* The epilogue must round exactly like the scalar one (multiply, then add). */
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
+#define VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+
+static inline int32_t load4(const void *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* Stores one row of up to 32 int32 sums: raw, or (v + zp_shift * rowsum) * scale + bias. */
+VNNI static inline void store_row(__m512i v0, __m512i v1, int64_t i, int64_t j0, int64_t nc,
+                                  const lseg_i8_epilogue *ep, int32_t *c, int64_t ldc) {
+    const __mmask16 m0 = nc >= 16 ? 0xFFFF : (__mmask16)((1u << nc) - 1);
+    const __mmask16 m1 = nc <= 16 ? 0 : nc >= 32 ? 0xFFFF : (__mmask16)((1u << (nc - 16)) - 1);
+    if (!ep) {
+        _mm512_mask_storeu_epi32(c + i * ldc + j0, m0, v0);
+        _mm512_mask_storeu_epi32(c + i * ldc + j0 + 16, m1, v1);
+        return;
+    }
+    const __m512i zs = _mm512_set1_epi32(ep->zp_shift);
+    __m512 s0, s1, b0, b1;
+    if (ep->channel_axis == 0) {
+        /* One channel per row. The int32 sums are exact: Int8Ops bounds the depth so that
+           sum (q - zp) * w fits int32. */
+        const __m512i off = _mm512_set1_epi32(ep->zp_shift * ep->rowsum[i]);
+        v0 = _mm512_add_epi32(v0, off);
+        v1 = _mm512_add_epi32(v1, off);
+        s0 = s1 = _mm512_set1_ps(ep->scale[i]);
+        b0 = b1 = _mm512_set1_ps(ep->bias ? ep->bias[i] : 0.0f);
+    } else {
+        const __m512i r0 = _mm512_maskz_loadu_epi32(m0, ep->rowsum + j0);
+        const __m512i r1 = _mm512_maskz_loadu_epi32(m1, ep->rowsum + j0 + 16);
+        v0 = _mm512_add_epi32(v0, _mm512_mullo_epi32(zs, r0));
+        v1 = _mm512_add_epi32(v1, _mm512_mullo_epi32(zs, r1));
+        s0 = _mm512_maskz_loadu_ps(m0, ep->scale + j0);
+        s1 = _mm512_maskz_loadu_ps(m1, ep->scale + j0 + 16);
+        if (ep->bias) {
+            b0 = _mm512_maskz_loadu_ps(m0, ep->bias + j0);
+            b1 = _mm512_maskz_loadu_ps(m1, ep->bias + j0 + 16);
+        } else {
+            b0 = b1 = _mm512_setzero_ps();
+        }
+    }
+    float *y = ep->y + i * ep->ldy + j0;
+    _mm512_mask_storeu_ps(y, m0, _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(v0), s0), b0));
+    _mm512_mask_storeu_ps(y + 16, m1, _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(v1), s1), b1));
+}
+
+VNNI void lseg_i8_vnni_tile(const int8_t *a, const int32_t *sums, const uint8_t *b, int64_t kp, int64_t i0,
+                            int64_t lo, int64_t hi, int64_t j0, int64_t nc, const lseg_i8_epilogue *ep,
+                            int32_t *c, int64_t ldc) {
+    __m512i acc[8][2];
+    for (int r = 0; r < 8; r++) acc[r][0] = acc[r][1] = _mm512_setzero_si512();
+    const int64_t groups = kp / 4;
+    for (int64_t g = 0; g < groups; g++) {
+        const __m512i b0 = _mm512_loadu_si512(b + g * 128), b1 = _mm512_loadu_si512(b + g * 128 + 64);
+        for (int r = 0; r < 8; r++) {
+            const __m512i av = _mm512_set1_epi32(load4(a + r * kp + g * 4));
+            acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], b0, av);
+            acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], b1, av);
+        }
+    }
+    /* The columns were stored as v + 128: remove 128 * rowsum (wrapping int32, exact mod 2^32). */
+    __m512i out[8][2];
+    for (int r = 0; r < 8; r++) {
+        const __m512i corr = _mm512_set1_epi32((int32_t)((uint32_t)sums[r] * 128u));
+        out[r][0] = _mm512_sub_epi32(acc[r][0], corr);
+        out[r][1] = _mm512_sub_epi32(acc[r][1], corr);
+    }
+    for (int64_t i = lo; i < hi; i++) store_row(out[i - i0][0], out[i - i0][1], i, j0, nc, ep, c, ldc);
+    if (ep && ep->act != LSEG_ACT_NONE)
+        lseg_bias_activation(ep->y + lo * ep->ldy + j0, hi - lo, nc, ep->ldy, NULL, NULL, ep->act, ep->alpha);
+}
+
+VNNI void lseg_i8_vnni_linear(const int8_t *w, const int32_t *wsum, const uint8_t *cols, int64_t m, int64_t n,
+                              int64_t k, int64_t i_begin, int64_t i_end, int64_t panel_begin, int64_t panel_end,
+                              const lseg_i8_epilogue *ep) {
+    const int64_t kp = k, groups = k / 4;
+    const __m512i lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    const __m512i stride = _mm512_mullo_epi32(lanes, _mm512_set1_epi32((int32_t)ep->ldy));
+    if (i_end > n) i_end = n;
+    for (int64_t pn = panel_begin; pn < panel_end; pn++) {
+        const uint8_t *b = cols + pn * kp * 32;
+        const int64_t j0 = pn * 32, nc = m - j0 < 32 ? m - j0 : 32;
+        const __mmask16 m0 = nc >= 16 ? 0xFFFF : (__mmask16)((1u << nc) - 1);
+        const __mmask16 m1 = nc <= 16 ? 0 : nc >= 32 ? 0xFFFF : (__mmask16)((1u << (nc - 16)) - 1);
+        for (int64_t i = i_begin; i < i_end; i += 8) {
+            const int8_t *a = w + i * kp;
+            __m512i acc[8][2];
+            for (int r = 0; r < 8; r++) acc[r][0] = acc[r][1] = _mm512_setzero_si512();
+            for (int64_t g = 0; g < groups; g++) {
+                const __m512i b0 = _mm512_loadu_si512(b + g * 128), b1 = _mm512_loadu_si512(b + g * 128 + 64);
+                for (int r = 0; r < 8; r++) {
+                    const __m512i av = _mm512_set1_epi32(load4(a + r * kp + g * 4));
+                    acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], b0, av);
+                    acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], b1, av);
+                }
+            }
+            /* Row r is output channel i + r for 32 tokens: the same value as the packed path's
+               epilogue, (raw + zp_shift * rowsum) * scale + bias, scattered down the token rows. */
+            for (int r = 0; r < 8; r++) {
+                const int64_t ch = i + r;
+                const int32_t off = (int32_t)((uint32_t)ep->zp_shift * (uint32_t)ep->rowsum[ch] - (uint32_t)wsum[ch] * 128u);
+                const __m512 sc = _mm512_set1_ps(ep->scale[ch]), bi = _mm512_set1_ps(ep->bias ? ep->bias[ch] : 0.0f);
+                const __m512 y0 = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc[r][0], _mm512_set1_epi32(off))), sc), bi);
+                const __m512 y1 = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc[r][1], _mm512_set1_epi32(off))), sc), bi);
+                float *y = ep->y + j0 * ep->ldy + ch;
+                _mm512_mask_i32scatter_ps(y, m0, stride, y0, 4);
+                _mm512_mask_i32scatter_ps(y + 16 * ep->ldy, m1, stride, y1, 4);
+            }
+        }
+        if (ep->act != LSEG_ACT_NONE)
+            lseg_bias_activation(ep->y + j0 * ep->ldy + i_begin, nc, i_end - i_begin, ep->ldy, NULL, NULL, ep->act, ep->alpha);
+    }
+}
+
+void lseg_i8_vnni_quantize_cols(const float *x, int64_t ldx, int64_t m, int64_t k, float scale, int32_t zp,
+                                int64_t panel_begin, int64_t panel_end, uint8_t *cols) {
+    const int64_t kp = (k + 3) / 4 * 4;
+    for (int64_t pn = panel_begin; pn < panel_end; pn++) {
+        uint8_t *panel = cols + pn * kp * 32;
+        for (int64_t t = 0; t < 32; t++) {
+            const int64_t j = pn * 32 + t;
+            for (int64_t i = 0; i < kp; i++) {
+                uint8_t v = 128; /* shifted 0 */
+                if (j < m && i < k) {
+                    float q = nearbyintf(x[j * ldx + i] / scale) + (float)zp;
+                    if (q != q) q = (float)zp;
+                    if (q < 0.0f) q = 0.0f;
+                    if (q > 255.0f) q = 255.0f;
+                    v = (uint8_t)(int32_t)q;
+                }
+                panel[(i / 4) * 128 + t * 4 + i % 4] = v;
+            }
+        }
+    }
+}
+
+/* ---- direct convolution ---- */
+
+typedef struct {
+    int64_t c4, hp, wp, plane, taps, kd;
+} direct_geometry;
+
+static direct_geometry direct_geom(const lseg_i8_window *w) {
+    direct_geometry g;
+    g.c4 = (w->channels + 3) / 4;
+    const int64_t rows = w->out_height + (w->kernel_h - 1) * w->dilation_h;
+    const int64_t cols = w->out_width + (w->kernel_w - 1) * w->dilation_w;
+    g.hp = rows > w->height + w->pad_h ? rows : w->height + w->pad_h;
+    g.wp = cols > w->width + w->pad_w ? cols : w->width + w->pad_w;
+    g.plane = g.hp * g.wp * 4;
+    g.taps = w->kernel_h * w->kernel_w;
+    g.kd = g.taps * g.c4;
+    return g;
+}
+
+int lseg_i8_direct_supported(const lseg_i8_window *w) {
+    return w->stride_h == 1 && w->stride_w == 1 && w->pad_h >= 0 && w->pad_w >= 0 && w->channels > 0
+        && w->out_height > 0 && w->out_width > 0 && lseg_cpu_has_avx512_vnni();
+}
+
+/* The kernel reads up to 31 positions (124 bytes) past the last row of the last plane. */
+int64_t lseg_i8_direct_input_bytes(const lseg_i8_window *w) {
+    const direct_geometry g = direct_geom(w);
+    return g.c4 * g.plane + 256;
+}
+
+int64_t lseg_i8_direct_weights_bytes(int64_t cout, const lseg_i8_window *w) {
+    const direct_geometry g = direct_geom(w);
+    return (cout + 7) / 8 * g.kd * 32;
+}
+
+void lseg_i8_direct_pack_weights(const int8_t *w, int64_t cout, const lseg_i8_window *win, void *packed) {
+    const direct_geometry g = direct_geom(win);
+    const int64_t kk = g.taps, k = win->channels * kk;
+    int8_t *d = (int8_t *)packed;
+    memset(d, 0, (size_t)lseg_i8_direct_weights_bytes(cout, win));
+    for (int64_t co = 0; co < cout; co++) {
+        int8_t *blk = d + (co / 8) * g.kd * 32 + (co % 8) * 4;
+        for (int64_t c = 0; c < win->channels; c++) {
+            for (int64_t t = 0; t < kk; t++) blk[(t * g.c4 + c / 4) * 32 + c % 4] = w[co * k + c * kk + t];
+        }
+    }
+}
+
+/* Same rounding as the scalar quantize_shifted (division, half to even, NaN -> zp, clamp),
+   without the shift: q in 0...255. */
+VNNI static inline __m512i quantize16(__m512 x, __m512 scale, __m512 zp) {
+    __m512 q = _mm512_add_ps(_mm512_roundscale_ps(_mm512_div_ps(x, scale), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), zp);
+    q = _mm512_mask_mov_ps(q, _mm512_cmp_ps_mask(q, q, _CMP_UNORD_Q), zp);
+    q = _mm512_min_ps(_mm512_max_ps(q, _mm512_setzero_ps()), _mm512_set1_ps(255.0f));
+    return _mm512_cvtps_epi32(q);
+}
+
+VNNI void lseg_i8_direct_quantize_input(const float *x, const lseg_i8_window *w, float scale, int32_t zp,
+                                        int64_t g_begin, int64_t g_end, uint8_t *xq) {
+    const direct_geometry g = direct_geom(w);
+    const int64_t H = w->height, W = w->width, C = w->channels;
+    const uint32_t zp4 = (uint32_t)zp * 0x01010101u;
+    const __m512 vs = _mm512_set1_ps(scale), vz = _mm512_set1_ps((float)zp);
+    for (int64_t cg = g_begin; cg < g_end; cg++) {
+        uint32_t *plane = (uint32_t *)(xq + cg * g.plane);
+        for (int64_t hp = 0; hp < g.hp; hp++) {
+            uint32_t *row = plane + hp * g.wp;
+            const int64_t h = hp - w->pad_h;
+            if (h < 0 || h >= H) {
+                for (int64_t i = 0; i < g.wp; i++) row[i] = zp4;
+                continue;
+            }
+            for (int64_t i = 0; i < w->pad_w; i++) row[i] = zp4;
+            for (int64_t i = w->pad_w + W; i < g.wp; i++) row[i] = zp4;
+            uint32_t *dst = row + w->pad_w;
+            const float *src[4];
+            for (int t = 0; t < 4; t++) src[t] = cg * 4 + t < C ? x + ((cg * 4 + t) * H + h) * W : NULL;
+            for (int64_t i = 0; i < W; i += 16) {
+                const int64_t n = W - i < 16 ? W - i : 16;
+                const __mmask16 m = n == 16 ? 0xFFFF : (__mmask16)((1u << n) - 1);
+                __m512i word = _mm512_setzero_si512();
+                for (int t = 0; t < 4; t++) {
+                    __m512i q = src[t] ? quantize16(_mm512_maskz_loadu_ps(m, src[t] + i), vs, vz) : _mm512_set1_epi32(zp);
+                    word = _mm512_or_si512(word, _mm512_slli_epi32(q, 8 * t));
+                }
+                _mm512_mask_storeu_epi32(dst + i, m, word);
+            }
+        }
+    }
+    if (g_end == g.c4) memset(xq + g.c4 * g.plane, (int)zp, 256);
+}
+
+VNNI void lseg_i8_direct_conv(const uint8_t *xq, const void *packed, int64_t cout, const lseg_i8_window *w,
+                              int64_t oh_begin, int64_t oh_end, const lseg_i8_epilogue *ep) {
+    const direct_geometry g = direct_geom(w);
+    const int64_t OW = w->out_width, blocks = (cout + 7) / 8;
+    for (int64_t oh = oh_begin; oh < oh_end; oh++) {
+        for (int64_t ow0 = 0; ow0 < OW; ow0 += 32) {
+            const int64_t nc = OW - ow0 < 32 ? OW - ow0 : 32;
+            for (int64_t blk = 0; blk < blocks; blk++) {
+                const int8_t *wb = (const int8_t *)packed + blk * g.kd * 32;
+                __m512i acc[8][2];
+                for (int r = 0; r < 8; r++) acc[r][0] = acc[r][1] = _mm512_setzero_si512();
+                for (int64_t kh = 0; kh < w->kernel_h; kh++) {
+                    for (int64_t kw = 0; kw < w->kernel_w; kw++) {
+                        const uint8_t *src = xq + ((oh + kh * w->dilation_h) * g.wp + ow0 + kw * w->dilation_w) * 4;
+                        const int8_t *wt = wb + (kh * w->kernel_w + kw) * g.c4 * 32;
+                        for (int64_t cg = 0; cg < g.c4; cg++) {
+                            const __m512i b0 = _mm512_loadu_si512(src + cg * g.plane);
+                            const __m512i b1 = _mm512_loadu_si512(src + cg * g.plane + 64);
+                            for (int r = 0; r < 8; r++) {
+                                const __m512i av = _mm512_set1_epi32(load4(wt + cg * 32 + r * 4));
+                                acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], b0, av);
+                                acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], b1, av);
+                            }
+                        }
+                    }
+                }
+                /* Inputs are q = shifted + 128: sum q w = raw + 128 * rowsum, as in the packed path. */
+                const int64_t rows = cout - blk * 8 < 8 ? cout - blk * 8 : 8;
+                lseg_i8_epilogue e = *ep;
+                e.y = ep->y + oh * OW;
+                __m512i out[8][2];
+                for (int r = 0; r < 8; r++) {
+                    const int64_t ch = blk * 8 + (r < rows ? r : 0);
+                    const __m512i corr = _mm512_set1_epi32((int32_t)((uint32_t)ep->rowsum[ch] * 128u));
+                    out[r][0] = _mm512_sub_epi32(acc[r][0], corr);
+                    out[r][1] = _mm512_sub_epi32(acc[r][1], corr);
+                }
+                for (int64_t r = 0; r < rows; r++) store_row(out[r][0], out[r][1], blk * 8 + r, ow0, nc, &e, NULL, 0);
+                if (ep->act != LSEG_ACT_NONE)
+                    lseg_bias_activation(e.y + blk * 8 * ep->ldy + ow0, rows, nc, ep->ldy, NULL, NULL, ep->act, ep->alpha);
+            }
+        }
+    }
+}
+
+#else
+/* Not x86: the VNNI path is never selected; these keep the symbols defined. */
+void lseg_i8_vnni_tile(const int8_t *a, const int32_t *sums, const uint8_t *b, int64_t kp, int64_t i0,
+                       int64_t lo, int64_t hi, int64_t j0, int64_t nc, const lseg_i8_epilogue *ep,
+                       int32_t *c, int64_t ldc) {
+    (void)a; (void)sums; (void)b; (void)kp; (void)i0; (void)lo; (void)hi; (void)j0; (void)nc; (void)ep; (void)c; (void)ldc;
+}
+void lseg_i8_vnni_linear(const int8_t *w, const int32_t *wsum, const uint8_t *cols, int64_t m, int64_t n,
+                         int64_t k, int64_t i_begin, int64_t i_end, int64_t panel_begin, int64_t panel_end,
+                         const lseg_i8_epilogue *ep) {
+    (void)w; (void)wsum; (void)cols; (void)m; (void)n; (void)k; (void)i_begin; (void)i_end; (void)panel_begin;
+    (void)panel_end; (void)ep;
+}
+void lseg_i8_vnni_quantize_cols(const float *x, int64_t ldx, int64_t m, int64_t k, float scale, int32_t zp,
+                                int64_t panel_begin, int64_t panel_end, uint8_t *cols) {
+    (void)x; (void)ldx; (void)m; (void)k; (void)scale; (void)zp; (void)panel_begin; (void)panel_end; (void)cols;
+}
+int lseg_i8_direct_supported(const lseg_i8_window *w) { (void)w; return 0; }
+int64_t lseg_i8_direct_input_bytes(const lseg_i8_window *w) { (void)w; return 0; }
+int64_t lseg_i8_direct_weights_bytes(int64_t cout, const lseg_i8_window *w) { (void)cout; (void)w; return 0; }
+void lseg_i8_direct_pack_weights(const int8_t *w, int64_t cout, const lseg_i8_window *win, void *packed) {
+    (void)w; (void)cout; (void)win; (void)packed;
+}
+void lseg_i8_direct_quantize_input(const float *x, const lseg_i8_window *w, float scale, int32_t zp,
+                                   int64_t g_begin, int64_t g_end, uint8_t *xq) {
+    (void)x; (void)w; (void)scale; (void)zp; (void)g_begin; (void)g_end; (void)xq;
+}
+void lseg_i8_direct_conv(const uint8_t *xq, const void *packed, int64_t cout, const lseg_i8_window *w,
+                         int64_t oh_begin, int64_t oh_end, const lseg_i8_epilogue *ep) {
+    (void)xq; (void)packed; (void)cout; (void)w; (void)oh_begin; (void)oh_end; (void)ep;
+}
+#endif

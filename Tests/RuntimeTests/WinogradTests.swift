@@ -1,0 +1,232 @@
+import XCTest
+@testable import Runtime
+import TestSupport
+
+/// Winograd F(4x4, 3x3) against the direct scalar reference (double accumulation).
+///
+/// Error bound: with unit roundoff u = 2^-24, the computed output of a Winograd convolution
+/// obeys, to first order, |y - y_exact| <= gamma_n * Mag where
+///   Mag = sum_c |A^T| [ (|G| |g_c| |G^T|) .* (|B^T| |d_c| |B|) ] |A|  (+ |bias| + |residual|)
+/// and gamma_n = n u / (1 - n u), n the longest chain of roundings one output passes through:
+/// filter transform (2 x 3-term sums with a division), input transform (2 x 4-term sums), the
+/// C-term dot product of the sgemm, output transform (2 x 6-term sums) and the epilogue; n = C + 32
+/// covers it. Mag is what the transforms can amplify (the points +-2 give |coefficients| up to 8
+/// in A^T and 5 in B^T), so the bound is computed per output from the actual data, not guessed.
+final class WinogradTests: XCTestCase {
+    private var rng = SeededRandom(seed: 0x3A_4F)
+
+    private func random(_ count: Int) -> [Float] { rng.floats(count) }
+
+    private struct Case {
+        var n: Int, c: Int, k: Int, h: Int, w: Int
+        var pads: [Int]
+        var bias = true
+        var activation: Activation = .none
+        var residual = false
+        var preRelu = false
+    }
+
+    private static let absBT: [[Double]] = [
+        [4, 0, 5, 0, 1, 0], [0, 4, 4, 1, 1, 0], [0, 4, 4, 1, 1, 0],
+        [0, 2, 1, 2, 1, 0], [0, 2, 1, 2, 1, 0], [0, 4, 0, 5, 0, 1],
+    ]
+    private static let absG: [[Double]] = [
+        [0.25, 0, 0], [1.0 / 6, 1.0 / 6, 1.0 / 6], [1.0 / 6, 1.0 / 6, 1.0 / 6],
+        [1.0 / 24, 1.0 / 12, 1.0 / 6], [1.0 / 24, 1.0 / 12, 1.0 / 6], [0, 0, 1],
+    ]
+    private static let absAT: [[Double]] = [
+        [1, 1, 1, 1, 1, 0], [0, 1, 1, 2, 2, 0], [0, 1, 1, 4, 4, 0], [0, 1, 1, 8, 8, 1],
+    ]
+
+    /// a (r x m) * b (m x s) * c^T where c is (s' x s): small dense helpers for the bound.
+    private static func mul(_ a: [[Double]], _ b: [[Double]]) -> [[Double]] {
+        a.map { row in (0..<b[0].count).map { j in zip(row, b).reduce(0) { $0 + $1.0 * $1.1[j] } } }
+    }
+    private static func transpose(_ a: [[Double]]) -> [[Double]] { (0..<a[0].count).map { j in a.map { $0[j] } } }
+
+    /// Mag (see the class comment) for every output element, without bias/residual.
+    private func magnitude(_ g: Convolution.Geometry, x: [Float], w: [Float], preRelu: Bool) -> [Double] {
+        let (H, W, OH, OW) = (g.inSpatial[0], g.inSpatial[1], g.outSpatial[0], g.outSpatial[1])
+        let (C, K) = (g.inChannels, g.outChannels)
+        let absB = Self.transpose(Self.absBT), absGT = Self.transpose(Self.absG), absA = Self.transpose(Self.absAT)
+        var filters: [[[Double]]] = []
+        for kc in 0..<(K * C) {
+            let gk = (0..<3).map { r in (0..<3).map { s in Double(abs(w[kc * 9 + r * 3 + s])) } }
+            filters.append(Self.mul(Self.mul(Self.absG, gk), absGT))
+        }
+        var mag = [Double](repeating: 0, count: g.batch * K * OH * OW)
+        for n in 0..<g.batch {
+            for th in stride(from: 0, to: OH, by: 4) {
+                for tw in stride(from: 0, to: OW, by: 4) {
+                    var inputs: [[[Double]]] = []
+                    for c in 0..<C {
+                        let d = (0..<6).map { r in (0..<6).map { s -> Double in
+                            let y = th - g.padBegin[0] + r, xx = tw - g.padBegin[1] + s
+                            guard y >= 0, y < H, xx >= 0, xx < W else { return 0 }
+                            let v = x[((n * C + c) * H + y) * W + xx]
+                            return Double(abs(preRelu ? max(v, 0) : v))
+                        } }
+                        inputs.append(Self.mul(Self.mul(Self.absBT, d), absB))
+                    }
+                    for k in 0..<K {
+                        var prod = [[Double]](repeating: [Double](repeating: 0, count: 6), count: 6)
+                        for c in 0..<C {
+                            let u = filters[k * C + c], v = inputs[c]
+                            for i in 0..<6 { for j in 0..<6 { prod[i][j] += u[i][j] * v[i][j] } }
+                        }
+                        let out = Self.mul(Self.mul(Self.absAT, prod), absA)
+                        for i in 0..<4 where th + i < OH {
+                            for j in 0..<4 where tw + j < OW {
+                                mag[((n * K + k) * OH + th + i) * OW + tw + j] = out[i][j]
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return mag
+    }
+
+    /// Runs one case through the Winograd kernel with its planned workspace.
+    private func runWinograd(_ g: Convolution.Geometry, x: [Float], w: [Float], bias: [Float]?, residual: [Float]?,
+                             activation: Activation, preRelu: Bool, threads: Int,
+                             prepared: PreparedWeights? = nil) throws -> [Float] {
+        let bytes = WinogradKernels.workspaceBytes(g)
+        let scratch = TensorStorage(byteCount: bytes)
+        let ctx = ExecContext(threads: threads, workspace: scratch.pointer, workspaceBytes: bytes, prepared: prepared)
+        var y = [Float](repeating: .nan, count: g.batch * g.outChannels * g.outSize)
+        try x.withUnsafeBufferPointer { xp in
+            try w.withUnsafeBufferPointer { wp in
+                try y.withUnsafeMutableBufferPointer { yp in
+                    try (bias ?? []).withUnsafeBufferPointer { bp in
+                        try (residual ?? []).withUnsafeBufferPointer { rp in
+                            try WinogradKernels.conv(g, x: xp.baseAddress!, weight: wp.baseAddress!,
+                                                     bias: bias == nil ? nil : bp.baseAddress,
+                                                     residual: residual == nil ? nil : rp.baseAddress,
+                                                     y: yp.baseAddress!, activation: activation, preRelu: preRelu, ctx)
+                        }
+                    }
+                }
+            }
+        }
+        return y
+    }
+
+    func testWinogradMatchesDirectConvolutionWithinTheBound() throws {
+        let cases: [Case] = [
+            Case(n: 1, c: 1, k: 1, h: 3, w: 3, pads: [0, 0, 0, 0]),
+            Case(n: 1, c: 3, k: 5, h: 7, w: 9, pads: [1, 1, 1, 1]),
+            Case(n: 2, c: 17, k: 6, h: 11, w: 5, pads: [1, 1, 1, 1], activation: .relu),
+            Case(n: 1, c: 16, k: 33, h: 13, w: 13, pads: [0, 0, 0, 0], bias: false),
+            Case(n: 1, c: 8, k: 8, h: 4, w: 17, pads: [1, 0, 0, 1], activation: .leakyRelu(alpha: 0.1)),
+            Case(n: 3, c: 5, k: 7, h: 6, w: 6, pads: [1, 1, 1, 1], bias: false),
+            Case(n: 1, c: 20, k: 4, h: 9, w: 8, pads: [1, 1, 1, 1], residual: true),
+            Case(n: 2, c: 6, k: 9, h: 10, w: 7, pads: [1, 1, 1, 1], activation: .relu, residual: true, preRelu: true),
+            // More tiles than one 128-tile block per thread: several blocks per slice, and a
+            // tile row (17 tiles) split across blocks.
+            Case(n: 1, c: 5, k: 3, h: 66, w: 67, pads: [1, 1, 1, 1]),
+        ]
+        var worstRelative = 0.0, worstOfBound = 0.0
+        for t in cases {
+            let attrs = ConvAttrs(pads: t.pads)
+            let g = try Convolution.convGeometry([t.n, t.c, t.h, t.w], [t.k, t.c, 3, 3], attrs)
+            let x = random(t.n * t.c * t.h * t.w), w = random(t.k * t.c * 9)
+            let bias = t.bias ? random(t.k) : nil
+            let residual = t.residual ? random(g.batch * t.k * g.outSize) : nil
+            let xEffective = t.preRelu ? x.map { max($0, 0) } : x
+            let direct = ConvolutionKernels.referenceConv(g, x: xEffective, weight: w, bias: bias, activation: .none)
+            var expected = direct
+            if let residual { for i in expected.indices { expected[i] += residual[i] } }
+            expected = expected.map { GemmKernels.referenceActivation($0, t.activation) }
+            var mag = magnitude(g, x: x, w: w, preRelu: t.preRelu)
+            for i in mag.indices {
+                mag[i] += Double(abs(bias?[(i / g.outSize) % t.k] ?? 0)) + Double(abs(residual?[i] ?? 0))
+            }
+            let n = Double(t.c + 32), u = 0x1p-24
+            let gamma = n * u / (1 - n * u)
+            for threads in [1, 2] {
+                let y = try runWinograd(g, x: x, w: w, bias: bias, residual: residual, activation: t.activation,
+                                        preRelu: t.preRelu, threads: threads)
+                let scale = expected.map { Double(abs($0)) }.max() ?? 0
+                for i in y.indices {
+                    // ReLU and LeakyReLU are 1-Lipschitz and exact, so the bound carries through them.
+                    let bound = gamma * mag[i]
+                    let err = Double(abs(y[i] - expected[i]))
+                    XCTAssert(err <= bound, "case \(t) threads \(threads) element \(i): error \(err) exceeds the bound \(bound)")
+                    if err > bound { break }
+                    if bound > 0 { worstOfBound = max(worstOfBound, err / bound) }
+                }
+                let maxErr = zip(y, expected).map { Double(abs($0 - $1)) }.max() ?? 0
+                if scale > 0 { worstRelative = max(worstRelative, maxErr / scale) }
+            }
+        }
+        // Printed for the record (the bound is the assertion): max |error| / max |output|.
+        print(String(format: "Winograd F(4,3): worst max-error / max-output %.3g, worst error / bound %.3g",
+                     worstRelative, worstOfBound))
+    }
+
+    func testPreparedFiltersAreReusedAndGiveTheSameResult() throws {
+        let g = try Convolution.convGeometry([1, 24, 14, 10], [32, 24, 3, 3], ConvAttrs(pads: [1, 1, 1, 1]))
+        let x = random(24 * 14 * 10), w = random(32 * 24 * 9), bias = random(32)
+        let perCall = try runWinograd(g, x: x, w: w, bias: bias, residual: nil, activation: .relu, preRelu: false, threads: 2)
+        let prepared = PreparedWeights()
+        let first = try runWinograd(g, x: x, w: w, bias: bias, residual: nil, activation: .relu, preRelu: false, threads: 2,
+                                    prepared: prepared)
+        XCTAssertEqual(prepared.byteCount, 36 * 32 * 24 * 4)
+        let second = try runWinograd(g, x: x, w: w, bias: bias, residual: nil, activation: .relu, preRelu: false, threads: 1,
+                                     prepared: prepared)
+        XCTAssertEqual(prepared.byteCount, 36 * 32 * 24 * 4, "the second run must reuse the transformed filters")
+        XCTAssertEqual(first, perCall)
+        XCTAssertEqual(second, perCall)
+    }
+
+    func testConvOpChoosesWinogradAndMatchesIm2col() throws {
+        let attrs = ConvAttrs(pads: [1, 1, 1, 1], activation: .relu)
+        let g = try Convolution.convGeometry([1, 16, 24, 24], [16, 16, 3, 3], attrs)
+        XCTAssertEqual(Convolution.convPath(g), .winograd)
+        let x = f32(random(16 * 576), [1, 16, 24, 24]), w = f32(random(16 * 16 * 9), [16, 16, 3, 3]), b = f32(random(16), [16])
+        let y = try Eval.evaluate(.conv(attrs), [x, w, b], threads: 2)[0]
+        // The same op through im2col + sgemm.
+        let bytes = Convolution.columnBytes(rows: 16 * 9, positions: 576)
+        let scratch = TensorStorage(byteCount: bytes)
+        let ctx = ExecContext(threads: 2, workspace: scratch.pointer, workspaceBytes: bytes)
+        var direct = [Float](repeating: 0, count: 16 * 576)
+        try direct.withUnsafeMutableBufferPointer { yp in
+            try ConvolutionKernels.conv(g, x: TensorView(x).pointer(Float.self), weight: TensorView(w).pointer(Float.self),
+                                        bias: TensorView(b).pointer(Float.self), y: yp.baseAddress!, activation: .relu,
+                                        ctx, path: .im2col)
+        }
+        // Winograd's error is relative to the products' magnitudes, not to each output (an output
+        // near zero from large terms has a larger relative error): compare against the output scale.
+        let scale = direct.map(abs).max() ?? 0
+        assertClose(floats(y), direct, rtol: 0, atol: 1e-5 * scale)
+        // An activation the output transform leaves to the separate pass (GELU).
+        let gelu = ConvAttrs(pads: [1, 1, 1, 1], activation: .gelu)
+        let yGelu = try Eval.evaluate(.conv(gelu), [x, w, b], threads: 2)[0]
+        let expected = ConvolutionKernels.referenceConv(g, x: floats(x), weight: floats(w), bias: floats(b), activation: .gelu)
+        assertClose(floats(yGelu), expected, rtol: 0, atol: 1e-5 * scale)
+        // Not Winograd: strided, dilated, grouped, 1-D and 5x5 convolutions.
+        for (x, w, a) in [([1, 32, 20, 20], [32, 32, 3, 3], ConvAttrs(strides: [2, 2])),
+                          ([1, 32, 20, 20], [32, 32, 3, 3], ConvAttrs(dilations: [2, 2])),
+                          ([1, 32, 20, 20], [32, 16, 3, 3], ConvAttrs(group: 2)),
+                          ([1, 32, 20, 20], [32, 32, 5, 5], ConvAttrs()),
+                          ([1, 32, 20], [32, 32, 3], ConvAttrs()),
+                          // Too few tiles (12x12 output: 9) or channels for wide products.
+                          ([1, 256, 12, 12], [256, 256, 3, 3], ConvAttrs(pads: [1, 1, 1, 1])),
+                          ([1, 8, 40, 40], [32, 8, 3, 3], ConvAttrs())] {
+            XCTAssertNotEqual(Convolution.convPath(try Convolution.convGeometry(x, w, a)), .winograd, "\(x) \(w) \(a)")
+        }
+    }
+
+    func testTooSmallWorkspaceIsAnErrorNotACrash() throws {
+        let g = try Convolution.convGeometry([1, 16, 16, 16], [16, 16, 3, 3], ConvAttrs(pads: [1, 1, 1, 1]))
+        let scratch = TensorStorage(byteCount: 1024)
+        let ctx = ExecContext(threads: 2, workspace: scratch.pointer, workspaceBytes: 1024)
+        let x = random(16 * 256), w = random(16 * 16 * 9)
+        var y = [Float](repeating: 0, count: 16 * 256)
+        XCTAssertThrowsError(try y.withUnsafeMutableBufferPointer { yp in
+            try WinogradKernels.conv(g, x: x, weight: w, bias: nil, residual: nil, y: yp.baseAddress!, activation: .none,
+                                     preRelu: false, ctx)
+        }) { XCTAssert("\($0)".contains("workspace"), "\($0)") }
+    }
+}
