@@ -19,6 +19,7 @@ public enum PhaseTiming {
         guard enabled else { return }
         let millis = Int((seconds * 1000).rounded())
         let fraction = String(millis % 1000)
-        fputs("phase \(name) \(millis / 1000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)\n", stderr)
+        let line = "phase \(name) \(millis / 1000).\(String(repeating: "0", count: 3 - fraction.count))\(fraction)\n"
+        _ = line.utf8CString.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count - 1) }  // stderr
     }
 }
