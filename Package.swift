@@ -28,10 +28,11 @@ let package = Package(
         .target(name: "CImageIO", linkerSettings: [.linkedLibrary("png"), .linkedLibrary("jpeg")]),
         .target(name: "COnnx", linkerSettings: [.linkedLibrary("protobuf-c")]),
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "CHash", cSettings: [.unsafeFlags(["-O3"])]),
 
         .target(name: "Runtime", dependencies: ["CZstd", "COpenBLAS", "CKernels"]),
         .target(name: "LSeg", dependencies: ["Runtime", "CImageIO"]),
-        .target(name: "Convert", dependencies: ["Runtime", "COnnx"]),
+        .target(name: "Convert", dependencies: ["Runtime", "COnnx", "CHash"]),
         .target(name: "Quantize", dependencies: ["Runtime", "LSeg"]),
         .target(name: "LSegC", dependencies: ["Runtime", "LSeg"]),
 

@@ -31,14 +31,16 @@ public enum Conversion {
 
     /// One export: a combined LSeg model (split automatically), one tower, or any other model.
     public static func convert(_ url: URL, options: Options = Options()) throws -> Result {
-        let imported = try ONNXImporter.load(url, hashSources: options.hashSources)
+        let imported = try PhaseTiming.measure("import") { try ONNXImporter.load(url, hashSources: options.hashSources) }
         // Typed intermediates let the split find the [N, C] text-feature boundary in exports
         // that carry no value_info.
         var g = imported.graph
-        if options.optimize { _ = try ShapeInference.run(&g) }
+        if options.optimize { _ = try PhaseTiming.measure("shape inference before split") { try ShapeInference.run(&g) } }
         var split = Roles.split(g)
         renameTextFeatures(&split)
-        return try finish(split.graphs, links: split.links, sources: imported.sources, imports: [imported], options: options)
+        return try PhaseTiming.measure("passes and metadata") {
+            try finish(split.graphs, links: split.links, sources: imported.sources, imports: [imported], options: options)
+        }
     }
 
     /// The two towers exported separately.

@@ -28,7 +28,7 @@ final class ImportTests: XCTestCase {
         let node = cMessages(g.pointee.node, g.pointee.n_node)[0]
         let resolver = try ExternalDataResolver(modelURL: fixture("attrs.onnx"))
         let a = try AttributeDecoding.decode(node, nodeName: "all_attrs", opType: "Everything",
-                                             tensors: TensorDecoder(file: "attrs.onnx", external: resolver))
+                                             tensors: model.tensorDecoder(external: resolver))
         XCTAssertEqual(a.count, 14)
         guard case .float(let f) = a["f"] else { return XCTFail("f") }
         XCTAssertEqual(f, 0.25)

@@ -35,6 +35,17 @@ final class MappedFile: @unchecked Sendable {
         if let base { munmap(base, byteCount) }
     }
 
+    /// Drops the resident pages lying wholly inside `range` (bytes already hashed or copied), so
+    /// they stop counting as this process's memory; a later read faults them back in from the
+    /// file. Only for pages nothing has written: a private mapping would lose the writes.
+    func release(_ range: Range<Int>) {
+        guard let base, range.lowerBound >= 0, range.upperBound <= byteCount else { return }
+        let page = Int(getpagesize())
+        let start = (range.lowerBound + page - 1) / page * page
+        let end = range.upperBound / page * page
+        if end > start { _ = madvise(base + start, end - start, MADV_DONTNEED) }
+    }
+
     /// The whole file; valid while `self` lives.
     var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: byteCount) }
 }

@@ -1,5 +1,6 @@
 import COnnx
 import Foundation
+import Runtime
 
 /// A decoded ONNX model file: the libprotobuf-c message tree, freed with the generated free
 /// function when this goes away. The file itself is mapped, decoded, and unmapped.
@@ -12,31 +13,71 @@ final class ONNXModelFile: @unchecked Sendable {
     /// node, attribute, graph); the limit keeps libprotobuf-c's recursion far from the stack's end.
     static let maxNesting = 100
 
+    /// Raw data payloads left out of the unpack (see `BulkDataSplitter`), by the address of the
+    /// decoded TensorProto they belong to, as byte ranges of the mapped file.
+    let bulk: [UnsafeMutableRawPointer: Range<Int>]
+    /// The mapped file `bulk` refers to, kept alive with the message.
+    let mapping: MappedFile
+
     /// Maps and decodes the file at `url`.
     convenience init(_ url: URL) throws {
         try self.init(mapped: try MappedFile(url))
     }
 
-    /// Decodes an already mapped file (the mapping may be released afterwards: the message
-    /// owns copies of everything it holds).
+    /// Decodes an already mapped file. Large raw_data payloads are not copied into the message:
+    /// `bulk` says where they are in `mapping`; decode tensors with `tensorDecoder(external:)`.
     init(mapped: MappedFile) throws {
         url = mapped.url
+        mapping = mapped
         name = mapped.url.lastPathComponent
         byteCount = mapped.byteCount
+        let name = mapped.url.lastPathComponent
         guard mapped.byteCount > 0 else { throw ConvertError.badModel(file: name, what: "the file is empty") }
-        let bytes = mapped.bytes
-        let base = bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        let split = PhaseTiming.measure("split bulk data from structure") { BulkDataSplitter.split(mapped.bytes) }
+        if let split {
+            model = try split.pruned.withUnsafeBytes { try Self.unpack($0, name: name, fileBytes: mapped.byteCount) }
+            bulk = Self.locate(split, in: model)
+        } else {
+            model = try Self.unpack(mapped.bytes, name: name, fileBytes: mapped.byteCount)
+            bulk = [:]
+        }
+    }
+
+    /// A decoder for this file's tensors that knows where the payloads left out of the message are.
+    func tensorDecoder(external: ExternalDataResolver) -> TensorDecoder {
+        TensorDecoder(file: name, external: external, bulk: bulk, source: mapping)
+    }
+
+    private static func unpack(_ bytes: UnsafeRawBufferPointer, name: String, fileBytes: Int) throws -> UnsafeMutablePointer<Onnx__ModelProto> {
+        guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count > 0 else {
+            throw ConvertError.badModel(file: name, what: "not a valid ONNX protobuf (truncated or corrupt ModelProto, \(fileBytes) bytes)")
+        }
         switch lseg_onnx_check_nesting(base, bytes.count, UInt32(ONNXModelFile.maxNesting)) {
         case Int32(LSEG_ONNX_TOO_DEEP):
             throw ConvertError.badModel(file: name, what: "messages nest deeper than \(ONNXModelFile.maxNesting) levels (corrupt or hostile file)")
         case Int32(LSEG_ONNX_MALFORMED):
-            throw ConvertError.badModel(file: name, what: "not a valid ONNX protobuf (truncated or corrupt wire format, \(bytes.count) bytes)")
+            throw ConvertError.badModel(file: name, what: "not a valid ONNX protobuf (truncated or corrupt wire format, \(fileBytes) bytes)")
         default: break
         }
-        guard let m = lseg_onnx_model_unpack(bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), bytes.count) else {
-            throw ConvertError.badModel(file: name, what: "not a valid ONNX protobuf (truncated or corrupt ModelProto, \(bytes.count) bytes)")
+        guard let m = lseg_onnx_model_unpack(base, bytes.count) else {
+            throw ConvertError.badModel(file: name, what: "not a valid ONNX protobuf (truncated or corrupt ModelProto, \(fileBytes) bytes)")
         }
-        model = m
+        return m
+    }
+
+    /// Ties the split's payload ranges to the decoded TensorProtos (repeated fields keep wire order).
+    private static func locate(_ split: BulkDataSplitter.Split, in model: UnsafeMutablePointer<Onnx__ModelProto>) -> [UnsafeMutableRawPointer: Range<Int>] {
+        guard let g = model.pointee.graph else { return [:] }
+        var out: [UnsafeMutableRawPointer: Range<Int>] = [:]
+        for (i, r) in split.initializers where i < g.pointee.n_initializer {
+            if let t = g.pointee.initializer[i] { out[UnsafeMutableRawPointer(t)] = r }
+        }
+        for (k, r) in split.attributes where k.node < g.pointee.n_node {
+            guard let n = g.pointee.node[k.node], k.attribute < n.pointee.n_attribute,
+                  let a = n.pointee.attribute[k.attribute], let t = a.pointee.t else { continue }
+            out[UnsafeMutableRawPointer(t)] = r
+        }
+        return out
     }
 
     deinit { lseg_onnx_model_free(model) }

@@ -32,7 +32,7 @@ public enum ONNXImporter {
         if hashSources { hashes.start(name, mapped) }
         defer { hashes.wait() }
 
-        let decoded = try ONNXModelFile(mapped: mapped)
+        let decoded = try PhaseTiming.measure("onnx unpack (protobuf-c)") { try ONNXModelFile(mapped: mapped) }
         defer { withExtendedLifetime(decoded) {} }  // the message tree lives as long as `decoded`
         let model = decoded.model
         let m = model.pointee
@@ -66,13 +66,13 @@ public enum ONNXImporter {
             }
             for (location, file) in resolver.usedFiles { hashes.start(location, file) }
         }
-        let importer = GraphImporter(file: name, tensors: TensorDecoder(file: name, external: resolver), opsets: opsets)
-        let graph = try importer.importGraph(g, name: "main")
+        let importer = GraphImporter(file: name, tensors: decoded.tensorDecoder(external: resolver), opsets: opsets)
+        let graph = try PhaseTiming.measure("onnx to IR") { try importer.importGraph(g, name: "main") }
 
         var sources = [SourceFile(name: name, sha256: "", bytes: mapped.byteCount)]
         for (location, file) in resolver.usedFiles { sources.append(SourceFile(name: location, sha256: "", bytes: file.byteCount)) }
         if hashSources {
-            hashes.wait()
+            PhaseTiming.measure("wait for SHA-256") { hashes.wait() }
             let digests = hashes.results
             for i in sources.indices { sources[i].sha256 = digests[sources[i].name] ?? "" }
             // A file first mapped during import (not found by the pre-scan) is hashed now.
@@ -97,12 +97,29 @@ final class SourceHasher: @unchecked Sendable {
 
     func start(_ name: String, _ file: MappedFile) {
         DispatchQueue.global().async(group: group) { [self] in
-            let digest = SHA256.hex(file.bytes)
+            let digest = PhaseTiming.measure("SHA-256 \(name) (background)") { Self.hash(file) }
             lock.lock(); digests[name] = digest; lock.unlock()
         }
     }
 
     func wait() { group.wait() }
+
+    /// Hashes in chunks and drops each chunk's pages once hashed: the import reads the same
+    /// pages (faulting them back from the page cache if needed), and resident memory stays
+    /// near one copy of the weights. Hashing ends before any pass could write to the mapping.
+    static func hash(_ file: MappedFile) -> String {
+        let chunk = 32 << 20
+        var s = SHA256()
+        var at = 0
+        let all = file.bytes
+        while at < all.count {
+            let n = min(chunk, all.count - at)
+            s.update(UnsafeRawBufferPointer(rebasing: all[at..<at + n]))
+            file.release(at..<at + n)
+            at += n
+        }
+        return s.finalizeHex()
+    }
 
     var results: [String: String] {
         lock.lock(); defer { lock.unlock() }

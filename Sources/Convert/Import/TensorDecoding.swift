@@ -8,9 +8,16 @@ final class TensorDecoder: @unchecked Sendable {
     let file: String
     let external: ExternalDataResolver
 
-    init(file: String, external: ExternalDataResolver) {
+    /// raw_data payloads kept out of the decoded message, by TensorProto address (`ONNXModelFile.bulk`).
+    let bulk: [UnsafeMutableRawPointer: Range<Int>]
+    /// The mapped model file those ranges refer to.
+    let source: MappedFile?
+
+    init(file: String, external: ExternalDataResolver, bulk: [UnsafeMutableRawPointer: Range<Int>] = [:], source: MappedFile? = nil) {
         self.file = file
         self.external = external
+        self.bulk = bulk
+        self.source = source
     }
 
     func dtype(code: Int32, tensor: String) throws -> DType {
@@ -66,6 +73,21 @@ final class TensorDecoder: @unchecked Sendable {
             return Tensor(dtype: dtype, shape: shape, storage: TensorStorage(copying: src))
         }
         if p.has_data_location != 0 && p.data_location != 0 { throw fail("unknown data_location \(p.data_location)") }
+
+        if let range = bulk[UnsafeMutableRawPointer(t)], let source {
+            guard range.count == bytes else { throw fail("raw_data holds \(range.count) bytes but \(dtype)\(shape) needs \(bytes)") }
+            let src = source.bytes.baseAddress! + range.lowerBound
+            if Int(bitPattern: src) % TensorStorage.alignment == 0 {
+                return Tensor(dtype: dtype, shape: shape,
+                              storage: TensorStorage(borrowing: UnsafeMutableRawPointer(mutating: src), byteCount: bytes, owner: source))
+            }
+            // Kernels get 64-byte aligned weights: copy, then drop the source pages so the
+            // process holds these bytes once.
+            let copy = UninitializedBuffer(byteCount: bytes)
+            copy.pointer.copyMemory(from: src, byteCount: bytes)
+            source.release(range)
+            return Tensor(dtype: dtype, shape: shape, storage: TensorStorage(borrowing: copy.pointer, byteCount: bytes, owner: copy))
+        }
 
         if p.has_raw_data != 0 && (p.raw_data.len > 0 || bytes == 0) {
             guard p.raw_data.len == bytes else {
@@ -166,4 +188,14 @@ final class TensorDecoder: @unchecked Sendable {
         }
         return dense
     }
+}
+
+/// 64-byte aligned memory without the zero fill of TensorStorage(byteCount:), for buffers that
+/// are overwritten at once.
+final class UninitializedBuffer: @unchecked Sendable {
+    let pointer: UnsafeMutableRawPointer
+    init(byteCount: Int) {
+        pointer = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: TensorStorage.alignment)
+    }
+    deinit { pointer.deallocate() }
 }

@@ -44,13 +44,14 @@ public struct PackWriteOptions: Sendable {
     public var rawBelowBytes: Int = 1024
     /// Threads compressing blobs at once; the output does not depend on it.
     public var threads: Int = ProcessInfo.processInfo.activeProcessorCount
-    /// About how many raw bytes are compressed per parallel batch (bounds the writer's memory).
-    public var batchBytes: Int = 256 << 20
+    /// About how many raw bytes are compressed per parallel batch: bounds the writer's memory
+    /// (compressed blobs wait for their turn to be written) while keeping every thread busy.
+    public var batchBytes: Int = 64 << 20
     /// Called after each blob is written with (raw tensor bytes done, raw tensor bytes in all).
     public var progress: (@Sendable (_ done: Int, _ total: Int) -> Void)?
 
     public init(level: Int32 = 1, minimumGain: Double = 0.05, rawBelowBytes: Int = 1024,
-                threads: Int = ProcessInfo.processInfo.activeProcessorCount, batchBytes: Int = 256 << 20,
+                threads: Int = ProcessInfo.processInfo.activeProcessorCount, batchBytes: Int = 64 << 20,
                 progress: (@Sendable (_ done: Int, _ total: Int) -> Void)? = nil) {
         self.level = level; self.minimumGain = minimumGain; self.rawBelowBytes = rawBelowBytes
         self.threads = threads; self.batchBytes = batchBytes; self.progress = progress

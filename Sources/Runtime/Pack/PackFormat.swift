@@ -2,7 +2,8 @@
 enum PackFormat {
     static let magic: [UInt8] = Array("LSEGPACK".utf8)
     static let major: UInt16 = 1
-    static let minor: UInt16 = 0
+    /// The newest minor this code reads and writes (written only when a pack needs it).
+    static let minor: UInt16 = 1
     /// Size of the header this version writes; readers accept larger headers from later minors.
     static let headerSize = 128
     /// Headers larger than this are refused, so a corrupt size cannot make a reader hash gigabytes.
@@ -53,12 +54,16 @@ public enum PackCodec: UInt8, Sendable, Codable, CustomStringConvertible {
     case zstd = 1
     /// Byte-shuffled by element width, then one zstd frame.
     case shuffleZstd = 2
+    /// Byte-shuffled by element width; each byte plane then stored raw or as its own zstd frame
+    /// (formats/PACK.md, "Byte planes"). Pack 1.1 on.
+    case planes = 3
 
     public var description: String {
         switch self {
         case .raw: return "raw"
         case .zstd: return "zstd"
         case .shuffleZstd: return "shuffle+zstd"
+        case .planes: return "planes"
         }
     }
 }

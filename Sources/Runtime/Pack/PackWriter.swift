@@ -22,8 +22,10 @@ struct PackWriter {
     func write() throws -> PackWriteReport {
         let start = Date()
         let (items, records) = try collect()
-        let graphRaw = try encodeGraphSection(records)
-        let graphStored = try compressGraphSection(graphRaw)
+        let (graphRaw, graphStored) = try PhaseTiming.measure("pack graph section") {
+            let raw = try encodeGraphSection(records)
+            return (raw, try compressGraphSection(raw))
+        }
 
         let output = try AtomicFileOutput(destination: url)
         do {
@@ -34,6 +36,7 @@ struct PackWriter {
             let total = items.reduce(0) { $0 + $1.tensor.byteCount }
             var done = 0
             var codecCounts: [PackCodec: Int] = [:]
+            var encodeNanos: UInt64 = 0, writeNanos: UInt64 = 0
 
             // Compress a batch in parallel, then write it in order: deterministic and bounded in memory.
             var batchStart = 0
@@ -43,7 +46,11 @@ struct PackWriter {
                     batchBytes += items[batchEnd].tensor.byteCount
                     batchEnd += 1
                 }
+                let t0 = DispatchTime.now().uptimeNanoseconds
                 let blobs = try encodeParallel(Array(items[batchStart..<batchEnd]))
+                let t1 = DispatchTime.now().uptimeNanoseconds
+                encodeNanos += t1 - t0
+                defer { writeNanos += DispatchTime.now().uptimeNanoseconds - t1 }
                 for (k, blob) in blobs.enumerated() {
                     let item = items[batchStart + k]
                     try output.pad(toMultipleOf: PackFormat.alignment)
@@ -61,8 +68,13 @@ struct PackWriter {
                     options.progress?(done, total)
                 }
                 batchStart = batchEnd
+                // The batch's buffers are free now; glibc keeps freed blocks under its (grown)
+                // mmap threshold in the heap, so hand them back or resident memory ratchets up.
+                releaseFreedHeap()
             }
             let dataSize = output.position - dataOffset
+            PhaseTiming.report("pack compress", seconds: Double(encodeNanos) / 1e9)
+            PhaseTiming.report("pack write blobs", seconds: Double(writeNanos) / 1e9)
 
             let directory = try PackDirectoryCoding.encode(entries)
             let directoryOffset = output.position
@@ -74,7 +86,9 @@ struct PackWriter {
             var h = LittleEndianWriter()
             h.append(PackFormat.magic)
             h.u16(PackFormat.major)
-            h.u16(PackFormat.minor)
+            // The lowest minor that describes the content: a pack without planes blobs is a 1.0
+            // pack that 1.0 readers load.
+            h.u16(codecCounts[.planes, default: 0] > 0 ? PackFormat.minor : 0)
             h.u32(UInt32(PackFormat.headerSize))
             for v in [fileSize, dataOffset, dataSize, directoryOffset, directory.count, entries.count,
                       graphOffset, graphStored.count, graphRaw.count] {
@@ -86,7 +100,7 @@ struct PackWriter {
             h.pad(toMultipleOf: PackFormat.headerSize)
             h.set(u64: PackChecksum.xxh64(h.bytes), at: PackFormat.headerChecksumOffset)
             try output.write(h.bytes, at: 0)
-            try output.commit()
+            try PhaseTiming.measure("pack fsync and rename") { try output.commit() }
 
             let stored = entries.reduce(0) { $0 + $1.storedSize }
             return PackWriteReport(fileSize: fileSize, tensorCount: entries.count, rawTensorBytes: total,
@@ -164,6 +178,16 @@ struct PackWriter {
         return try results.map { try $0!.get() }
     }
 }
+
+#if canImport(Glibc)
+/// glibc's malloc_trim, looked up at run time (its header, malloc.h, is not in the Glibc module).
+private let mallocTrim: (@convention(c) (Int) -> Int32)? = dlsym(nil, "malloc_trim").map {
+    unsafeBitCast($0, to: (@convention(c) (Int) -> Int32).self)
+}
+private func releaseFreedHeap() { _ = mallocTrim?(0) }
+#else
+private func releaseFreedHeap() {}
+#endif
 
 /// JSON settings shared by writer and reader: -inf (attention masks) and NaN must survive.
 enum PackGraphCoding {
