@@ -92,12 +92,11 @@ void lseg_byte_shuffle(const void *src, void *dst, size_t count, size_t width) {
         for (i = 0; i < count; i++) d[j * count + i] = s[i * width + j];
 }
 
-void lseg_byte_unshuffle(const void *src, void *dst, size_t count, size_t width) {
-    const uint8_t *s = (const uint8_t *)src;
+void lseg_byte_unshuffle_planes(const void *const *planes, void *dst, size_t count, size_t width) {
     uint8_t *d = (uint8_t *)dst;
     size_t i = 0;
     if (width == 4) {
-        const uint8_t *s0 = s, *s1 = s + count, *s2 = s + 2 * count, *s3 = s + 3 * count;
+        const uint8_t *s0 = planes[0], *s1 = planes[1], *s2 = planes[2], *s3 = planes[3];
 #if defined(__SSE2__)
         for (; i + 16 <= count; i += 16) {
             __m128i a = _mm_loadu_si128((const __m128i *)(s0 + i)), b = _mm_loadu_si128((const __m128i *)(s1 + i));
@@ -114,7 +113,7 @@ void lseg_byte_unshuffle(const void *src, void *dst, size_t count, size_t width)
         return;
     }
     if (width == 2) {
-        const uint8_t *s0 = s, *s1 = s + count;
+        const uint8_t *s0 = planes[0], *s1 = planes[1];
 #if defined(__SSE2__)
         for (; i + 16 <= count; i += 16) {
             __m128i a = _mm_loadu_si128((const __m128i *)(s0 + i)), b = _mm_loadu_si128((const __m128i *)(s1 + i));
@@ -126,7 +125,20 @@ void lseg_byte_unshuffle(const void *src, void *dst, size_t count, size_t width)
         return;
     }
     for (size_t j = 0; j < width; j++)
-        for (i = 0; i < count; i++) d[i * width + j] = s[j * count + i];
+        for (i = 0; i < count; i++) d[i * width + j] = ((const uint8_t *)planes[j])[i];
+}
+
+void lseg_byte_unshuffle(const void *src, void *dst, size_t count, size_t width) {
+    const uint8_t *s = (const uint8_t *)src;
+    const void *planes[16];
+    if (width <= 16) {
+        for (size_t j = 0; j < width; j++) planes[j] = s + j * count;
+        lseg_byte_unshuffle_planes(planes, dst, count, width);
+        return;
+    }
+    uint8_t *d = (uint8_t *)dst;
+    for (size_t j = 0; j < width; j++)
+        for (size_t i = 0; i < count; i++) d[i * width + j] = s[j * count + i];
 }
 
 size_t lseg_zstd_compress(void *dst, size_t capacity, const void *src, size_t length, int level, int workers) {

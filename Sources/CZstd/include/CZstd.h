@@ -13,6 +13,8 @@ uint64_t lseg_xxh64(const void *data, size_t length, uint64_t seed);
 void lseg_byte_shuffle(const void *src, void *dst, size_t count, size_t width);
 /// The inverse of lseg_byte_shuffle.
 void lseg_byte_unshuffle(const void *src, void *dst, size_t count, size_t width);
+/* The same from separate planes: planes[j] holds byte j of every element (count bytes each). */
+void lseg_byte_unshuffle_planes(const void *const *planes, void *dst, size_t count, size_t width);
 
 /// One zstd frame with content size and content checksum. Returns the frame size, or a zstd
 /// error code (test with ZSTD_isError); ZSTD_error_dstSize_tooSmall when `capacity` is too small.

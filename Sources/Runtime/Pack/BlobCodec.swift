@@ -213,7 +213,11 @@ enum BlobCodec {
             guard stored.count >= header else {
                 throw fail("\(what): planes blob of \(stored.count) bytes is shorter than its \(header)-byte header")
             }
-            let scratch = AlignedAllocation(byteCount: entry.rawSize)
+            // Raw planes are read where they lie in the mapping; only compressed planes get a
+            // plane-sized buffer. So decoding holds the target plus the compressed planes, not
+            // a second full-size copy.
+            var planes: [UnsafeRawPointer] = []
+            var buffers: [AlignedAllocation] = []
             var at = header
             for j in 0..<width {
                 let length = UInt64(littleEndian: stored.loadUnaligned(fromByteOffset: j * 8, as: UInt64.self))
@@ -222,9 +226,12 @@ enum BlobCodec {
                 }
                 let part = UnsafeRawBufferPointer(rebasing: stored[at..<at + Int(length)])
                 if Int(length) == count {
-                    if count > 0 { (scratch.pointer + j * count).copyMemory(from: part.baseAddress!, byteCount: count) }
+                    planes.append(part.baseAddress ?? stored.baseAddress!)
                 } else {
-                    try decodeFrame(part, into: scratch.pointer + j * count, size: count, what: "\(what) byte plane \(j)", fail: fail)
+                    let plane = AlignedAllocation(byteCount: count)
+                    try decodeFrame(part, into: plane.pointer, size: count, what: "\(what) byte plane \(j)", fail: fail)
+                    buffers.append(plane)
+                    planes.append(UnsafeRawPointer(plane.pointer))
                 }
                 at += Int(length)
             }
@@ -232,7 +239,10 @@ enum BlobCodec {
                 throw fail("\(what): byte planes end at \(at) of a \(stored.count)-byte blob")
             }
             let target = AlignedAllocation(byteCount: entry.rawSize)
-            lseg_byte_unshuffle(scratch.pointer, target.pointer, count, width)
+            planes.map { Optional($0) }.withUnsafeBufferPointer { p in
+                lseg_byte_unshuffle_planes(p.baseAddress, target.pointer, count, width)
+            }
+            withExtendedLifetime(buffers) {}
             return TensorStorage(borrowing: target.pointer, byteCount: entry.rawSize, owner: target)
         }
     }
