@@ -5,13 +5,6 @@
 #include "CKernels.h"
 #include "basic_math.h"
 
-#if defined(__x86_64__) || defined(__i386__)
-#define LSEG_X86 1
-#define LSEG_AVX2 __attribute__((target("avx2,fma")))
-#else
-#define LSEG_X86 0
-#endif
-
 /* Four rows at a time share each row of B; the column loop vectorizes, and its scalar tail uses
    the same fused multiply-add, so column position does not change rounding. */
 LSEG_INLINE void small_matmul_body(const float *restrict a, size_t lda, const float *restrict b, size_t ldb,

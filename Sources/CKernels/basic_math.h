@@ -10,6 +10,14 @@
 
 #define LSEG_INLINE static inline __attribute__((always_inline))
 
+/* Files that build a portable and an AVX2+FMA copy of the same body mark the latter with this. */
+#if defined(__x86_64__) || defined(__i386__)
+#define LSEG_X86 1
+#define LSEG_AVX2 __attribute__((target("avx2,fma")))
+#else
+#define LSEG_X86 0
+#endif
+
 LSEG_INLINE float lseg_bits_to_f(int32_t b) { float f; memcpy(&f, &b, 4); return f; }
 
 /* exp(x): Cody-Waite reduction to |r| <= ln2/2 and a degree-7 Taylor polynomial (error < 1e-8). */

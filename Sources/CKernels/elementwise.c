@@ -3,13 +3,6 @@
 #include "CKernels.h"
 #include "basic_math.h"
 
-#if defined(__x86_64__) || defined(__i386__)
-#define LSEG_X86 1
-#define LSEG_AVX2 __attribute__((target("avx2,fma")))
-#else
-#define LSEG_X86 0
-#endif
-
 int lseg_basic_use_avx2(void) {
     static int cached = -1;
     int v = __atomic_load_n(&cached, __ATOMIC_RELAXED);

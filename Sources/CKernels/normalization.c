@@ -2,13 +2,6 @@
 #include "CKernels.h"
 #include "basic_math.h"
 
-#if defined(__x86_64__) || defined(__i386__)
-#define LSEG_X86 1
-#define LSEG_AVX2 __attribute__((target("avx2,fma")))
-#else
-#define LSEG_X86 0
-#endif
-
 LSEG_INLINE void softmax_body(const float *x, float *y, size_t rows, size_t n) {
     for (size_t r = 0; r < rows; r++) {
         const float *xr = x + r * n;
