@@ -67,3 +67,42 @@ import TestSupport
         #expect(prepared.byteCount == 0, "nothing prepared for a run-time weight")
     }
 }
+
+/// Only the graph's initializers are prepared: a weight folded while planning (here a Cast of an
+/// initializer) lives only as long as its plan, and another plan could later hold a different
+/// weight at the same address.
+@Suite struct PreparedWeightsPlanConstantTests {
+    private func run(castWeight: Bool) throws -> (prepared: Int, error: Float) {
+        var g = Graph(name: "main")
+        g.inputs = [ValueInfo(name: "x", dtype: .float32, shape: [.fixed(1), .fixed(16), .fixed(24), .fixed(24)])]
+        g.outputs = [ValueInfo(name: "y", dtype: .float32, shape: nil)]
+        var rng = SeededRandom(seed: 9)
+        let w = Tensor.float32(rng.floats(16 * 144), shape: [16, 16, 3, 3])
+        g.initializers["w"] = w
+        let attrs = ConvAttrs(pads: [1, 1, 1, 1])
+        if castWeight {
+            g.nodes = [Node(name: "cast", op: .cast(to: .float32), inputs: ["w"], outputs: ["wf"]),
+                       Node(name: "conv", op: .conv(attrs), inputs: ["x", "wf"], outputs: ["y"])]
+        } else {
+            g.nodes = [Node(name: "conv", op: .conv(attrs), inputs: ["x", "w"], outputs: ["y"])]
+        }
+        let plan = try Plan(graph: g, inputShapes: ["x": [1, 16, 24, 24]])
+        let prepared = PreparedWeights()
+        let x = Tensor.float32(rng.floats(16 * 576), shape: [1, 16, 24, 24])
+        let got = try Session(plan: plan, threads: 2, prepared: prepared).run(["x": x])["y"]!.scalars(as: Float.self)
+        let want = try Eval.evaluate(.conv(attrs), [x, w])[0].scalars(as: Float.self)
+        return (prepared.byteCount, zip(got, want).map { abs($0 - $1) }.max()!)
+    }
+
+    @Test func initializerWeightIsPrepared() throws {
+        let r = try run(castWeight: false)
+        #expect(r.prepared > 0)
+        #expect(r.error < 1e-4)
+    }
+
+    @Test func weightFoldedWhilePlanningIsNotPrepared() throws {
+        let r = try run(castWeight: true)
+        #expect(r.prepared == 0)
+        #expect(r.error < 1e-4)
+    }
+}

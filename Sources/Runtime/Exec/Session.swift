@@ -57,10 +57,17 @@ public final class Session: @unchecked Sendable {
             stepOutputs.append(step.outputs.map(view))
         }
         inputPatches = patches
+        // Only the graph's own initializers qualify: they live as long as the model, and so as
+        // long as a model-wide PreparedWeights. A value folded while planning (a Cast of float16
+        // weights, say) dies with its plan, and a later plan may get a different weight at the
+        // same address, which an address-keyed layout would then serve stale.
         constantMasks = plan.steps.map { step in
             var mask: UInt64 = 0
             for (p, id) in step.inputs.enumerated() where p < 64 {
-                if let id, case .constant = plan.slots[id] { mask |= 1 << UInt64(p) }
+                if let id, case .constant(let c) = plan.slots[id],
+                   let initializer = plan.graph.initializers[plan.names[id]], initializer.data == c.data {
+                    mask |= 1 << UInt64(p)
+                }
             }
             return mask
         }

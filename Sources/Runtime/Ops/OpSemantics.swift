@@ -57,9 +57,10 @@ public final class ExecContext: @unchecked Sendable {
     /// Where kernels keep weights transformed once (nil: transform on every call, as constant
     /// folding and tests do). Kernels ask through `prepared(forInput:)`.
     public let prepared: PreparedWeights?
-    /// Bit i set: input i of the node being run is a constant (initializer) whose bytes never
-    /// change, so a layout prepared from its address stays valid. Session sets it per step; the
-    /// default (all set) serves callers that pass only constant weights.
+    /// Bit i set: input i of the node being run is one of the graph's initializers, whose bytes
+    /// never change and whose address is not reused while the model lives, so a layout prepared
+    /// from its address stays valid. Session sets it per step; the default (all set) serves
+    /// callers that pass only such weights.
     public var constantInputs: UInt64 = .max
 
     /// The prepared-weights store for input `index`, or nil when that input is computed at run
