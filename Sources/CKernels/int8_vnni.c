@@ -63,10 +63,9 @@ VNNI static inline void store_row(__m512i v0, __m512i v1, int64_t i, int64_t j0,
     _mm512_mask_storeu_ps(y + 16, m1, _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(v1), s1), b1));
 }
 
-VNNI void lseg_i8_vnni_tile(const int8_t *a, const int32_t *sums, const uint8_t *b, int64_t kp, int64_t i0,
-                            int64_t lo, int64_t hi, int64_t j0, int64_t nc, const lseg_i8_epilogue *ep,
-                            int32_t *c, int64_t ldc) {
-    __m512i acc[8][2];
+/* acc[r][h] = sum over k of a[r * kp + k] (signed, 8 rows) times the unsigned panel b (32 columns
+   as 4-byte groups, [kp/4][32][4]), columns 16h..16h+15. */
+VNNI static inline void accumulate_8x32(const int8_t *a, const uint8_t *b, int64_t kp, __m512i acc[8][2]) {
     for (int r = 0; r < 8; r++) acc[r][0] = acc[r][1] = _mm512_setzero_si512();
     const int64_t groups = kp / 4;
     for (int64_t g = 0; g < groups; g++) {
@@ -77,6 +76,13 @@ VNNI void lseg_i8_vnni_tile(const int8_t *a, const int32_t *sums, const uint8_t 
             acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], b1, av);
         }
     }
+}
+
+VNNI void lseg_i8_vnni_tile(const int8_t *a, const int32_t *sums, const uint8_t *b, int64_t kp, int64_t i0,
+                            int64_t lo, int64_t hi, int64_t j0, int64_t nc, const lseg_i8_epilogue *ep,
+                            int32_t *c, int64_t ldc) {
+    __m512i acc[8][2];
+    accumulate_8x32(a, b, kp, acc);
     /* The columns were stored as v + 128: remove 128 * rowsum (wrapping int32, exact mod 2^32). */
     __m512i out[8][2];
     for (int r = 0; r < 8; r++) {
@@ -92,7 +98,7 @@ VNNI void lseg_i8_vnni_tile(const int8_t *a, const int32_t *sums, const uint8_t 
 VNNI void lseg_i8_vnni_linear(const int8_t *w, const int32_t *wsum, const uint8_t *cols, int64_t m, int64_t n,
                               int64_t k, int64_t i_begin, int64_t i_end, int64_t panel_begin, int64_t panel_end,
                               const lseg_i8_epilogue *ep) {
-    const int64_t kp = k, groups = k / 4;
+    const int64_t kp = k;
     const __m512i lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
     const __m512i stride = _mm512_mullo_epi32(lanes, _mm512_set1_epi32((int32_t)ep->ldy));
     if (i_end > n) i_end = n;
@@ -104,15 +110,7 @@ VNNI void lseg_i8_vnni_linear(const int8_t *w, const int32_t *wsum, const uint8_
         for (int64_t i = i_begin; i < i_end; i += 8) {
             const int8_t *a = w + i * kp;
             __m512i acc[8][2];
-            for (int r = 0; r < 8; r++) acc[r][0] = acc[r][1] = _mm512_setzero_si512();
-            for (int64_t g = 0; g < groups; g++) {
-                const __m512i b0 = _mm512_loadu_si512(b + g * 128), b1 = _mm512_loadu_si512(b + g * 128 + 64);
-                for (int r = 0; r < 8; r++) {
-                    const __m512i av = _mm512_set1_epi32(load4(a + r * kp + g * 4));
-                    acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], b0, av);
-                    acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], b1, av);
-                }
-            }
+            accumulate_8x32(a, b, kp, acc);
             /* Row r is output channel i + r for 32 tokens: the same value as the packed path's
                epilogue, (raw + zp_shift * rowsum) * scale + bias, scattered down the token rows. */
             for (int r = 0; r < 8; r++) {
