@@ -164,6 +164,12 @@ def bench_config(name, args):
              "--samples", str(args.samples), "--method", args.method, "--report", report]
             + (["--emulate"] if args.emulate else []))
     ours_quantize_s = None if args.int8_pack else time.time() - t0
+    # fp16: weights stored as half (the size aim is at most 0.52 of the ONNX file).
+    fp16 = os.path.join(work, "lseg-fp16.pack")
+    if args.no_fp16:
+        fp16 = None
+    else:
+        run([os.path.join(bin_dir, "lseg-quantize"), fp32, "--mode", "fp16", "-o", fp16])
 
     class Reader(CalibrationDataReader):
         def __init__(self):
@@ -181,12 +187,13 @@ def bench_config(name, args):
     s32 = ort.InferenceSession(onnx_path, so, providers=["CPUExecutionProvider"])
     s8 = ort.InferenceSession(ort_int8, so, providers=["CPUExecutionProvider"])
 
-    rows = {"ours_int8": [], "ort_int8": [], "ort_fp32": []}
+    rows = {"ours_int8": [], "ours_fp16": [], "ort_int8": [], "ort_fp32": []}
     agree = {k: [] for k in rows}
     cosine = {k: [] for k in rows}
     for i, x in enumerate(evals):
         ref = ours_logits(bin_dir, fp32, x, tokens, work)
         outs = {"ours_int8": ours_logits(bin_dir, int8, x, tokens, work, fatal=False),
+                "ours_fp16": ours_logits(bin_dir, fp16, x, tokens, work, fatal=False) if fp16 else None,
                 "ort_int8": s8.run(["logits"], {"image": x, "tokens": tokens})[0],
                 "ort_fp32": s32.run(["logits"], {"image": x, "tokens": tokens})[0]}
         for k, v in outs.items():
@@ -212,7 +219,12 @@ def bench_config(name, args):
     result = {
         "config": name, "calibration_images": len(calib), "evaluation_images": len(evals),
         "sizes_bytes": {"onnx": os.path.getsize(onnx_path), "pack_fp32": os.path.getsize(fp32),
-                        "pack_int8": os.path.getsize(int8), "ort_int8_onnx": os.path.getsize(ort_int8)},
+                        "pack_int8": os.path.getsize(int8), "ort_int8_onnx": os.path.getsize(ort_int8),
+                        "pack_fp16": os.path.getsize(fp16) if fp16 else None},
+        "size_over_onnx": {"pack_fp32": os.path.getsize(fp32) / os.path.getsize(onnx_path),
+                           "pack_int8": os.path.getsize(int8) / os.path.getsize(onnx_path),
+                           "pack_fp16": os.path.getsize(fp16) / os.path.getsize(onnx_path) if fp16 else None,
+                           "ort_int8_onnx": os.path.getsize(ort_int8) / os.path.getsize(onnx_path)},
         "quantize_seconds": {"ours": ours_quantize_s, "ort": ort_quantize_s},
         "vs_our_fp32": {k: {"logit_sqnr_db_mean": float(np.mean(rows[k])) if rows[k] else None,
                             "logit_cosine_mean": float(np.mean(cosine[k])) if cosine[k] else None,
@@ -241,6 +253,7 @@ def main():
     p.add_argument("--fp32-pack", help="reuse this fp32 pack instead of converting (one --config only)")
     p.add_argument("--int8-pack", help="reuse this int8 pack instead of quantizing (one --config only)")
     p.add_argument("--int8-report", help="lseg-quantize's JSON report of --int8-pack")
+    p.add_argument("--no-fp16", action="store_true", help="skip the fp16 pack")
     args = p.parse_args()
     results = [r for r in (bench_config(c, args) for c in (args.config or ["tiny"])) if r]
     print(json.dumps(results, indent=1))
