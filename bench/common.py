@@ -5,6 +5,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -24,7 +25,15 @@ def tool(name):
 
 
 def run_measured(cmd, **kw):
-    """Runs cmd; returns (seconds, peak RSS bytes of that child, stdout)."""
+    """Runs cmd; returns (seconds, peak RSS bytes of that child, stdout).
+    The peak comes from /usr/bin/time when present: Linux carries a forked child's RSS high-water
+    mark over from its parent across exec, so wait4's ru_maxrss of a child started by a large
+    Python process (one that loaded ONNX Runtime sessions) reports the parent's size."""
+    rss_file, shown = None, " ".join(cmd)
+    if os.path.exists("/usr/bin/time"):
+        fd, rss_file = tempfile.mkstemp(prefix="maxrss-")
+        os.close(fd)
+        cmd = ["/usr/bin/time", "-f", "%M", "-o", rss_file] + list(cmd)
     t0 = time.monotonic()
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
     _, status, ru = os.wait4(p.pid, 0)
@@ -32,9 +41,16 @@ def run_measured(cmd, **kw):
     out = p.stdout.read()
     err = p.stderr.read()
     code = os.waitstatus_to_exitcode(status)
+    peak = ru.ru_maxrss * 1024
+    if rss_file:
+        with open(rss_file) as f:
+            text = f.read().split()
+        os.remove(rss_file)
+        if text and text[-1].isdigit():
+            peak = int(text[-1]) * 1024
     if code != 0:
-        sys.exit(f"{' '.join(cmd)} failed ({code}):\n{err}")
-    return seconds, ru.ru_maxrss * 1024, out
+        sys.exit(f"{shown} failed ({code}):\n{err}")
+    return seconds, peak, out
 
 
 def onnx_bytes(path):
