@@ -86,4 +86,87 @@ final class DeviceProductTests: XCTestCase {
         }
         XCTAssertEqual(Set(try XCTUnwrap(m.products["LSegRuntime"])), ["Runtime", "LSeg"])
     }
+
+    /// The device modules may import Foundation only as the fallback of
+    /// `#if canImport(FoundationEssentials)`: one plain `import Foundation` links all of Foundation
+    /// and ICU (its 34 MB data table) into the static device binaries, as WinogradKernels.swift once did.
+    func testDeviceSourcesImportFoundationEssentialsOnly() throws {
+        var checked = 0
+        for module in ["Runtime", "LSeg", "LSegC", "lseg-run"] {
+            let folder = repositoryRoot.appendingPathComponent("Sources/\(module)")
+            let files = try XCTUnwrap(FileManager.default.enumerator(atPath: folder.path)).compactMap { $0 as? String }
+            for file in files where file.hasSuffix(".swift") {
+                let lines = try String(contentsOf: folder.appendingPathComponent(file), encoding: .utf8)
+                    .split(separator: "\n", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+                for (n, line) in lines.enumerated() where Self.importsFullFoundation(line) {
+                    let guarded = n >= 3 && lines[n - 1] == "#else" && Self.importsEssentials(lines[n - 2])
+                        && lines[n - 3] == "#if canImport(FoundationEssentials)"
+                    XCTAssertTrue(guarded, "Sources/\(module)/\(file):\(n + 1): import Foundation outside the FoundationEssentials fallback")
+                }
+                checked += 1
+            }
+        }
+        XCTAssertGreaterThan(checked, 40, "too few device sources found")
+        // The check must recognise the forms it is meant to catch.
+        XCTAssertTrue(Self.importsFullFoundation("import Foundation"))
+        XCTAssertTrue(Self.importsFullFoundation("@preconcurrency import Foundation"))
+        XCTAssertTrue(Self.importsFullFoundation("import struct Foundation.URL"))
+        XCTAssertFalse(Self.importsFullFoundation("import FoundationEssentials"))
+    }
+
+    static func importsFullFoundation(_ line: String) -> Bool {
+        line.range(of: #"^(@\w+\s+)*import\s+((struct|class|enum|func|var|let|protocol|typealias)\s+)?Foundation(\.|\s|$)"#,
+                   options: .regularExpression) != nil
+    }
+
+    static func importsEssentials(_ line: String) -> Bool {
+        line.range(of: #"^(@\w+\s+)*import\s+FoundationEssentials$"#, options: .regularExpression) != nil
+    }
+
+    /// Shared-library dependencies of a binary, as ldd prints them (first word of each line).
+    static func sharedLibraries(_ path: String) throws -> [String] {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/ldd")
+        p.arguments = [path]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 0, "ldd \(path) failed")
+        return String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap { $0.split(separator: " ").first.map { String($0.trimmingCharacters(in: .whitespaces)) } }
+    }
+
+    /// The static device build of scripts/build-device, when it has been made: no Swift runtime,
+    /// Foundation or ICU library is loaded, and no ICU data table is linked in.
+    func testStaticDeviceBinariesLoadNoSwiftLibraries() throws {
+        let folder = repositoryRoot.appendingPathComponent(".build/device/release")
+        let paths = ["lseg-run", "liblseg.so"].map { folder.appendingPathComponent($0).path }
+        guard paths.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) else {
+            throw XCTSkip("no device build in .build/device (scripts/build-device makes it)")
+        }
+        // A device build older than the sources says nothing about them.
+        let built = try paths.map { try XCTUnwrap(FileManager.default.attributesOfItem(atPath: $0)[.modificationDate] as? Date) }.min()!
+        for module in ["Runtime", "LSeg", "LSegC", "lseg-run"] {
+            let folder = repositoryRoot.appendingPathComponent("Sources/\(module)")
+            for file in try XCTUnwrap(FileManager.default.enumerator(atPath: folder.path)).compactMap({ $0 as? String }) where file.hasSuffix(".swift") {
+                let changed = try FileManager.default.attributesOfItem(atPath: folder.appendingPathComponent(file).path)[.modificationDate] as? Date
+                if let changed, changed > built {
+                    throw XCTSkip("the device build in .build/device is older than Sources/\(module)/\(file): run scripts/build-device")
+                }
+            }
+        }
+        for path in paths {
+            let libraries = try Self.sharedLibraries(path)
+            XCTAssertTrue(libraries.contains { $0.hasPrefix("libc.so") }, "\(path): ldd output not understood: \(libraries)")
+            for library in libraries {
+                XCTAssertFalse(library.hasPrefix("libswift") || library.hasPrefix("libdispatch") || library.hasPrefix("libBlocksRuntime")
+                               || library.contains("Foundation") || library.hasPrefix("libicu"), "\(path) loads \(library)")
+            }
+            // ICU's data table is one symbol, icudt<version>_dat; a stripped binary would hide it, so look at the bytes too.
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+            XCTAssertNil(bytes.range(of: Data("icudt".utf8)), "\(path) contains ICU")
+        }
+    }
 }

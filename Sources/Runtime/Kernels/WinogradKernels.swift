@@ -1,5 +1,9 @@
 import CKernels
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Winograd F(4x4, 3x3) convolution: 3x3 kernel, stride 1, dilation 1, one group, 2-D.
 /// Per block of output tiles: input tiles transformed (winograd.c), 36 sgemm calls over
@@ -101,7 +105,7 @@ enum WinogradKernels {
             throw OpError("workspace of \(ctx.workspaceBytes) bytes is too small for a Winograd block of \(slice * 4) bytes")
         }
         var failure: Error?
-        let lock = NSLock()
+        let lock = PThreadLock()
         withUnsafePointer(to: &geometry) { geo in
             // One item per slice: each runs blocks s, s + slices, ... on the calling pool thread.
             ctx.parallelFor(slices, costPerItem: Int.max / Swift.max(slices, 1)) { r in
