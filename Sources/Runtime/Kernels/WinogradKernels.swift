@@ -2,16 +2,18 @@ import CKernels
 import Foundation
 
 /// Winograd F(4x4, 3x3) convolution: 3x3 kernel, stride 1, dilation 1, one group, 2-D.
-/// Per block of output tiles: input tiles transformed (winograd.c), 36 sgemm calls over
-/// channels (one per point of the 6x6 transformed tile), then the output transform with bias,
-/// residual and activation applied as the tiles are written. Each thread owns whole tile blocks
+/// Per block of output tiles: input tiles transformed (winograd.c), the 36 products over
+/// channels (one per point of the 6x6 transformed tile) by our micro-kernels on filters packed
+/// once (winograd_products.c), then the output transform with bias, residual and activation
+/// applied as the tiles are written. Each thread owns whole tile blocks
 /// and its own slice of the workspace, so the phases need no barrier between threads.
 /// Filters are transformed once per model through `ExecContext.prepared` (per call without it).
 enum WinogradKernels {
-    /// Tiles per block: the column count of the 36 products. Measured on one core (C = K = 256,
-    /// 96x96): 32 tiles 75 ms, 64 tiles 64 ms, 128 tiles 59 ms, 256 tiles 56 ms; 128 keeps most of
-    /// the gain at half the workspace of 256 (36 * (C + K) * 128 floats, 9.4 MB per thread).
-    static let tileBlock = 128
+    /// Tiles per block: the column count of the 36 products. Small enough that a block's
+    /// transformed input and products (36 * (C + K) * 32 floats, 2.4 MB at C = K = 256) stay near
+    /// L2 between the phases. Measured per layer on one core (thread CPU time, C = K = 256, 96x96,
+    /// AVX-512): 16 tiles 66 ms, 32 tiles 46 ms, 64 tiles 48 ms, 128 tiles 52 ms.
+    static let tileBlock = 32
     /// Thread slices the planned workspace provides for (the run uses min(this, ctx.threads)).
     static let maxSlices = Swift.max(1, Swift.min(8, ProcessInfo.processInfo.activeProcessorCount))
 
@@ -35,9 +37,16 @@ enum WinogradKernels {
     /// 36 rows the transforms touch together do not all map to the same cache sets.
     static func planeFloats(rows: Int, columns: Int) -> Int { rows * columns + 16 }
 
+    /// Output channels rounded up to whole filter panels (the products write the padding rows).
+    static func paddedChannels(_ k: Int) -> Int {
+        let panel = Int(LSEG_WINOGRAD_PANEL)
+        return (k + panel - 1) / panel * panel
+    }
+
     /// Floats of one thread's slice: transformed input (36 planes of C x cols) and products (36 of K x cols).
     static func sliceFloats(_ g: Convolution.Geometry, columns: Int) -> Int {
-        36 * (planeFloats(rows: g.inChannels, columns: columns) + planeFloats(rows: g.outChannels, columns: columns))
+        36 * (planeFloats(rows: g.inChannels, columns: columns)
+              + planeFloats(rows: paddedChannels(g.outChannels), columns: columns))
     }
 
     /// The tile block a slice processes at a time: its share of the tiles split into the fewest
@@ -54,29 +63,33 @@ enum WinogradKernels {
         return slices * sliceFloats(g, columns: blockColumns(blockTiles(g, slices: slices))) * 4
     }
 
-    /// The filters in the transformed layout u[xi][k][c]: prepared once per model when the
+    /// The filters transformed and packed in panels (lseg_winograd_filter_transform): prepared once per model when the
     /// context keeps prepared weights; otherwise transformed into `owned`, which the caller frees.
     static func transformedFilters(_ g: Convolution.Geometry, weight: UnsafePointer<Float>, _ ctx: ExecContext)
         -> (filters: UnsafePointer<Float>, owned: UnsafeMutablePointer<Float>?) {
-        let k = g.outChannels, c = g.inChannels
+        let k = g.outChannels, c = g.inChannels, panel = Int(LSEG_WINOGRAD_PANEL)
+        let panels = (k + panel - 1) / panel, floats = 36 * panels * panel * c
         let fill = { (u: UnsafeMutablePointer<Float>) in
-            ctx.parallelFor(k, costPerItem: c * 200) { r in
-                lseg_winograd_filter_transform(weight, Int64(k), Int64(c), Int64(r.lowerBound), Int64(r.upperBound), u)
+            ctx.parallelFor(panels, costPerItem: panel * c * 200) { r in
+                lseg_winograd_filter_transform(weight, Int64(k), Int64(c), Int64(r.lowerBound * panel),
+                                               Int64(r.upperBound * panel), u)
             }
         }
         if let prepared = ctx.prepared(forInput: 1) {  // input 1: the conv weight
-            let raw = prepared.layout(kind: "winograd-f4x3 K\(k) C\(c)", of: UnsafeRawPointer(weight),
-                                      byteCount: 36 * k * c * 4) { fill($0.assumingMemoryBound(to: Float.self)) }
+            let raw = prepared.layout(kind: "winograd-f4x3 panels\(panel) K\(k) C\(c)", of: UnsafeRawPointer(weight),
+                                      byteCount: floats * 4) { fill($0.assumingMemoryBound(to: Float.self)) }
             return (raw.assumingMemoryBound(to: Float.self), nil)
         }
-        let owned = UnsafeMutablePointer<Float>.allocate(capacity: 36 * k * c)
+        let owned = UnsafeMutablePointer<Float>.allocate(capacity: floats)
         fill(owned)
         return (UnsafePointer(owned), owned)
     }
 
     static func conv(_ g: Convolution.Geometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                      bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>,
-                     activation: Activation, preRelu: Bool, _ ctx: ExecContext) throws {
+                     activation: Activation, preRelu: Bool, _ ctx: ExecContext,
+                     path: Int32 = lseg_winograd_best_path()) throws {
+        guard lseg_winograd_path_supported(path) != 0 else { throw OpError("Winograd path \(path) is not supported on this CPU") }
         let tiles = tileCount(g), k = g.outChannels, c = g.inChannels
         if tiles == 0 || k == 0 { return }
         let (u, owned) = transformedFilters(g, weight: weight, ctx)
@@ -96,12 +109,11 @@ enum WinogradKernels {
             block = blockTiles(g, slices: slices)
         }
         let columns = blockColumns(block), slice = sliceFloats(g, columns: columns)
-        let planeV = planeFloats(rows: c, columns: columns), planeM = planeFloats(rows: k, columns: columns)
+        let planeV = planeFloats(rows: c, columns: columns)
+        let planeM = planeFloats(rows: paddedChannels(k), columns: columns)
         guard slice * 4 <= ctx.workspaceBytes else {
             throw OpError("workspace of \(ctx.workspaceBytes) bytes is too small for a Winograd block of \(slice * 4) bytes")
         }
-        var failure: Error?
-        let lock = NSLock()
         withUnsafePointer(to: &geometry) { geo in
             // One item per slice: each runs blocks s, s + slices, ... on the calling pool thread.
             ctx.parallelFor(slices, costPerItem: Int.max / Swift.max(slices, 1)) { r in
@@ -112,26 +124,17 @@ enum WinogradKernels {
                     var t0 = tiles * s / slices
                     while t0 < end {
                         let t1 = Swift.min(end, t0 + block)
-                        lseg_winograd_input_transform(x, geo, Int64(t0), Int64(t1), preRelu ? 1 : 0, v, Int64(columns),
+                        lseg_winograd_input_transform(path, x, geo, Int64(t0), Int64(t1), preRelu ? 1 : 0, v, Int64(columns),
                                                       Int64(planeV))
-                        do {
-                            for xi in 0..<36 {
-                                try GemmKernels.sgemm(transA: false, transB: false, m: k, n: columns, k: c, alpha: 1,
-                                                      a: u + xi * k * c, lda: c, b: v + xi * planeV, ldb: columns,
-                                                      beta: 0, c: m + xi * planeM, ldc: columns, threads: 1)
-                            }
-                        } catch {
-                            lock.lock(); failure = error; lock.unlock()
-                            return
-                        }
-                        lseg_winograd_output_transform(m, Int64(columns), Int64(planeM), geo, Int64(t0), Int64(t1), 0, Int64(k), bias,
+                        lseg_winograd_products(path, u, Int64(k), Int64(c), v, Int64(columns), Int64(planeV), m, Int64(planeM),
+                                               Int64(columns), 36)
+                        lseg_winograd_output_transform(path, m, Int64(columns), Int64(planeM), geo, Int64(t0), Int64(t1), 0, Int64(k), bias,
                                                        residual, inKernel ? code : Int32(LSEG_ACT_NONE), alpha, y)
                         t0 = t1
                     }
                 }
             }
         }
-        if let failure { throw failure }
         if !inKernel {
             let p = g.outSize
             for n in 0..<g.batch {
