@@ -212,7 +212,8 @@ int lseg_winograd_best_path(void) {
 }
 
 int lseg_winograd_products(int path, const float *up, int64_t K, int64_t C, const float *v, int64_t ld,
-                                int64_t plane_v, float *m, int64_t plane_m, int64_t cols, int64_t points) {
+                           int64_t plane_v, float *m, int64_t plane_m, int64_t cols, int64_t points,
+                           int64_t panel_begin, int64_t panel_end) {
     panel_fn panel = panel_for(path);
     if (!panel) return 0;
     const int64_t panels = (K + PANEL - 1) / PANEL;
@@ -227,7 +228,7 @@ int lseg_winograd_products(int path, const float *up, int64_t K, int64_t C, cons
             const int64_t w = cols - t0 < COLS_BLOCK ? cols - t0 : COLS_BLOCK;
             for (int64_t c0 = 0; c0 < C; c0 += C_BLOCK) {
                 const int64_t cn = C - c0 < C_BLOCK ? C - c0 : C_BLOCK;
-                for (int64_t p = 0; p < panels; p++)
+                for (int64_t p = panel_begin; p < panel_end && p < panels; p++)
                     panel(ux + (p * C + c0) * PANEL, vx + c0 * ld + t0, ld, cn, mx + p * PANEL * ld + t0, ld, w, c0 > 0);
             }
         }

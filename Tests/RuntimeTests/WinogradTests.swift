@@ -191,11 +191,15 @@ final class WinogradTests: XCTestCase {
             var expected = [Float](repeating: .nan, count: points * planeM)
             for path in Self.paths {
                 var m = [Float](repeating: .nan, count: points * planeM)
+                // In two panel ranges, as threads splitting the output channels do.
+                let split = Int64(panels / 2)
                 let ok = m.withUnsafeMutableBufferPointer {
                     lseg_winograd_products(path, packed, Int64(k), Int64(c), v, Int64(ld), Int64(planeV), $0.baseAddress!,
-                                           Int64(planeM), Int64(cols), Int64(points))
+                                           Int64(planeM), Int64(cols), Int64(points), 0, split)
+                        + lseg_winograd_products(path, packed, Int64(k), Int64(c), v, Int64(ld), Int64(planeV), $0.baseAddress!,
+                                                 Int64(planeM), Int64(cols), Int64(points), split, Int64(panels))
                 }
-                XCTAssertEqual(ok, 1)
+                XCTAssertEqual(ok, 2)
                 if path == Int32(LSEG_WINOGRAD_SCALAR) {
                     expected = m
                     // The scalar path against plain double sums (within a first-order bound).
@@ -226,7 +230,7 @@ final class WinogradTests: XCTestCase {
                 }
             }
         }
-        XCTAssertEqual(lseg_winograd_products(99, nil, 1, 1, nil, 16, 16, nil, 16, 16, 1), 0, "an unknown path computes nothing")
+        XCTAssertEqual(lseg_winograd_products(99, nil, 1, 1, nil, 16, 16, nil, 16, 16, 1, 0, 1), 0, "an unknown path computes nothing")
     }
 
     func testPreparedFiltersAreReusedAndGiveTheSameResult() throws {

@@ -89,11 +89,12 @@ int lseg_winograd_best_path(void);
 int lseg_winograd_path_supported(int path);
 
 /* Products over `points` transformed-tile points:
-   m[xi * plane_m + k * ld + t] = sum_c up[xi, k, c] * v[xi * plane_v + c * ld + t] for every k of the
-   padded P * 8 channels and t < cols, accumulated over c in order with fused multiply-adds (so
+   m[xi * plane_m + k * ld + t] = sum_c up[xi, k, c] * v[xi * plane_v + c * ld + t] for the channels k of
+   panels [panel_begin, panel_end) (of the P, padding included) and t < cols, accumulated over c in order with fused multiply-adds (so
    every path gives the same bits). cols is a multiple of 16, ld >= cols, plane_m >= P * 8 * ld. */
 int lseg_winograd_products(int path, const float *up, int64_t K, int64_t C, const float *v, int64_t ld,
-                           int64_t plane_v, float *m, int64_t plane_m, int64_t cols, int64_t points);
+                           int64_t plane_v, float *m, int64_t plane_m, int64_t cols, int64_t points,
+                           int64_t panel_begin, int64_t panel_end);
 
 /* v[xi * plane + c * ld + (t - t_begin)] = (B^T d B)[xi] for tiles [t_begin, t_end) and every
    channel, d the tile's 6x6 input window (zeros outside the image; max(d, 0) when pre_relu).

@@ -58,9 +58,27 @@ enum WinogradKernels {
         return Swift.max(1, blockColumns((share + blocks - 1) / blocks))
     }
 
+    /// Below this many tiles per thread the threads split the output channels of each tile block
+    /// instead of the tiles (tile shares this small would leave most product columns padding).
+    static let channelSplitTiles = 64
+
+    static func splitsChannels(_ g: Convolution.Geometry, threads: Int) -> Bool {
+        threads > 1 && tileCount(g) < channelSplitTiles * threads
+    }
+
+    /// The tile block of the channel-split mode: an image's tiles in the fewest blocks of at most
+    /// 2 * tileBlock (one block's buffers are shared by all threads).
+    static func sharedBlockTiles(_ g: Convolution.Geometry) -> Int {
+        let perImage = ((g.outSpatial[0] + 3) / 4) * ((g.outSpatial[1] + 3) / 4)
+        let blocks = Swift.max(1, (perImage + 2 * tileBlock - 1) / (2 * tileBlock))
+        return Swift.max(1, (perImage + blocks - 1) / blocks)
+    }
+
     static func workspaceBytes(_ g: Convolution.Geometry) -> Int {
         let slices = Swift.min(maxSlices, Swift.max(1, tileCount(g)))
-        return slices * sliceFloats(g, columns: blockColumns(blockTiles(g, slices: slices))) * 4
+        let perSlice = slices * sliceFloats(g, columns: blockColumns(blockTiles(g, slices: slices)))
+        let shared = sliceFloats(g, columns: blockColumns(sharedBlockTiles(g)))
+        return Swift.max(perSlice, shared) * 4
     }
 
     /// The filters transformed and packed in panels (lseg_winograd_filter_transform): prepared once per model when the
@@ -90,17 +108,41 @@ enum WinogradKernels {
                      activation: Activation, preRelu: Bool, _ ctx: ExecContext,
                      path: Int32 = lseg_winograd_best_path()) throws {
         guard lseg_winograd_path_supported(path) != 0 else { throw OpError("Winograd path \(path) is not supported on this CPU") }
-        let tiles = tileCount(g), k = g.outChannels, c = g.inChannels
-        if tiles == 0 || k == 0 { return }
+        let k = g.outChannels
+        if tileCount(g) == 0 || k == 0 { return }
         let (u, owned) = transformedFilters(g, weight: weight, ctx)
         defer { owned?.deallocate() }
-        var geometry = geometry(g)
         let (code, alpha) = activation.kernelCode
         let inKernel = code == LSEG_ACT_NONE || code == LSEG_ACT_RELU || code == LSEG_ACT_LEAKYRELU
 
         guard let ws = ctx.workspace?.assumingMemoryBound(to: Float.self) else {
             throw OpError("Winograd convolution needs a workspace (none planned)")
         }
+        let epilogue = inKernel ? code : Int32(LSEG_ACT_NONE)
+        if splitsChannels(g, threads: Swift.min(ctx.threads, maxSlices)) {
+            try convSplittingChannels(g, x: x, u: u, bias: bias, residual: residual, y: y, act: epilogue, alpha: alpha,
+                                      preRelu: preRelu, workspace: ws, ctx, path: path)
+        } else {
+            try convSplittingTiles(g, x: x, u: u, bias: bias, residual: residual, y: y, act: epilogue, alpha: alpha,
+                                   preRelu: preRelu, workspace: ws, ctx, path: path)
+        }
+        if !inKernel {
+            let p = g.outSize
+            for n in 0..<g.batch {
+                GemmKernels.biasActivation(y + n * k * p, rows: k, cols: p, ld: p, colBias: nil, rowBias: nil, activation, ctx)
+            }
+        }
+    }
+
+    /// Each thread owns whole tile blocks and its own slice of the workspace: no barrier between phases.
+    private static func convSplittingTiles(_ g: Convolution.Geometry, x: UnsafePointer<Float>, u: UnsafePointer<Float>,
+                                           bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?,
+                                           y: UnsafeMutablePointer<Float>, act: Int32, alpha: Float, preRelu: Bool,
+                                           workspace ws: UnsafeMutablePointer<Float>, _ ctx: ExecContext,
+                                           path: Int32) throws {
+        let tiles = tileCount(g), k = g.outChannels, c = g.inChannels
+        var geometry = geometry(g)
+        let panels = Int64(paddedChannels(k) / Int(LSEG_WINOGRAD_PANEL))
         // As many slices as the workspace holds and threads run, each with its own block size.
         var slices = Swift.min(ctx.threads, maxSlices, tiles)
         var block = blockTiles(g, slices: slices)
@@ -127,18 +169,61 @@ enum WinogradKernels {
                         lseg_winograd_input_transform(path, x, geo, Int64(t0), Int64(t1), preRelu ? 1 : 0, v, Int64(columns),
                                                       Int64(planeV))
                         lseg_winograd_products(path, u, Int64(k), Int64(c), v, Int64(columns), Int64(planeV), m, Int64(planeM),
-                                               Int64(columns), 36)
+                                               Int64(columns), 36, 0, panels)
                         lseg_winograd_output_transform(path, m, Int64(columns), Int64(planeM), geo, Int64(t0), Int64(t1), 0, Int64(k), bias,
-                                                       residual, inKernel ? code : Int32(LSEG_ACT_NONE), alpha, y)
+                                                       residual, act, alpha, y)
                         t0 = t1
                     }
                 }
             }
         }
-        if !inKernel {
-            let p = g.outSize
-            for n in 0..<g.batch {
-                GemmKernels.biasActivation(y + n * k * p, rows: k, cols: p, ld: p, colBias: nil, rowBias: nil, activation, ctx)
+    }
+
+    /// For few tiles: per tile block of one image, the threads transform the input by channel
+    /// ranges, then compute the products and output transform by ranges of filter panels, in
+    /// one shared block buffer (two barriers per block instead of mostly-padding tile shares).
+    private static func convSplittingChannels(_ g: Convolution.Geometry, x: UnsafePointer<Float>, u: UnsafePointer<Float>,
+                                              bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?,
+                                              y: UnsafeMutablePointer<Float>, act: Int32, alpha: Float, preRelu: Bool,
+                                              workspace ws: UnsafeMutablePointer<Float>, _ ctx: ExecContext,
+                                              path: Int32) throws {
+        let k = g.outChannels, c = g.inChannels, panel = Int(LSEG_WINOGRAD_PANEL)
+        let panels = paddedChannels(k) / panel
+        let block = sharedBlockTiles(g), columns = blockColumns(block)
+        let planeV = planeFloats(rows: c, columns: columns)
+        let planeM = planeFloats(rows: paddedChannels(k), columns: columns)
+        guard sliceFloats(g, columns: columns) * 4 <= ctx.workspaceBytes else {
+            throw OpError("workspace of \(ctx.workspaceBytes) bytes is too small for a Winograd block of \(sliceFloats(g, columns: columns) * 4) bytes")
+        }
+        let v = ws, m = ws + 36 * planeV
+        let perImage = ((g.outSpatial[0] + 3) / 4) * ((g.outSpatial[1] + 3) / 4)
+        let inPlane = g.inSize, outPlane = g.outSize
+        for n in 0..<g.batch {
+            // One image at a time, so a channel range is a plain offset into the image's planes.
+            let xn = x + n * c * inPlane, yn = y + n * k * outPlane, rn = residual.map { $0 + n * k * outPlane }
+            var t0 = 0
+            while t0 < perImage {
+                let t1 = Swift.min(perImage, t0 + block)
+                ctx.parallelFor(c, costPerItem: (t1 - t0) * 200) { r in
+                    var sub = geometry(g)
+                    sub.C = Int64(r.count)
+                    withUnsafePointer(to: &sub) { geo in
+                        _ = lseg_winograd_input_transform(path, xn + r.lowerBound * inPlane, geo, Int64(t0), Int64(t1),
+                                                          preRelu ? 1 : 0, v + r.lowerBound * columns, Int64(columns),
+                                                          Int64(planeV))
+                    }
+                }
+                var geo = geometry(g)
+                withUnsafePointer(to: &geo) { geo in
+                    ctx.parallelFor(panels, costPerItem: 36 * panel * c * columns * 2) { r in
+                        lseg_winograd_products(path, u, Int64(k), Int64(c), v, Int64(columns), Int64(planeV), m, Int64(planeM),
+                                               Int64(columns), 36, Int64(r.lowerBound), Int64(r.upperBound))
+                        lseg_winograd_output_transform(path, m, Int64(columns), Int64(planeM), geo, Int64(t0), Int64(t1),
+                                                       Int64(r.lowerBound * panel), Int64(Swift.min(k, r.upperBound * panel)),
+                                                       bias, rn, act, alpha, yn)
+                    }
+                }
+                t0 = t1
             }
         }
     }
