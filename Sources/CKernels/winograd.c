@@ -127,6 +127,84 @@ LSEG_WINO_AVX512 static void output_row_avx512(const float *e0, const float *e1,
         _mm512_storeu_ps(dst + 48, _mm512_permutex2var_ps(p23, hi, q23));
     }
 }
+
+static inline __mmask16 lanes_below(int64_t n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u); }
+
+/* The vertical pass of the input transform in whole vectors, the segment's last partial vector
+   stored under a mask (segments are often 8 or 24 tiles: a scalar remainder cost as much as the
+   vectors). o points at v for channel c, column col0. */
+LSEG_WINO_AVX512 static void input_cols_avx512(float h[6][6][SEG], int64_t cnt, float *o, int64_t xi_stride) {
+    const __m512 four = _mm512_set1_ps(4.0f), five = _mm512_set1_ps(5.0f), two = _mm512_set1_ps(2.0f);
+    for (int j = 0; j < 6; j++) {
+        for (int64_t i = 0; i < cnt; i += 16) {
+            const __mmask16 k = lanes_below(cnt - i);
+            const __m512 d0 = _mm512_loadu_ps(h[j][0] + i), d1 = _mm512_loadu_ps(h[j][1] + i), d2 = _mm512_loadu_ps(h[j][2] + i);
+            const __m512 d3 = _mm512_loadu_ps(h[j][3] + i), d4 = _mm512_loadu_ps(h[j][4] + i), d5 = _mm512_loadu_ps(h[j][5] + i);
+            float *oj = o + j * xi_stride + i;
+            _mm512_mask_storeu_ps(oj, k, _mm512_add_ps(_mm512_sub_ps(_mm512_mul_ps(four, d0), _mm512_mul_ps(five, d2)), d4));
+            _mm512_mask_storeu_ps(oj + 6 * xi_stride, k, _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(-4.0f), _mm512_add_ps(d1, d2)), d3), d4));
+            _mm512_mask_storeu_ps(oj + 12 * xi_stride, k, _mm512_add_ps(_mm512_sub_ps(_mm512_mul_ps(four, _mm512_sub_ps(d1, d2)), d3), d4));
+            _mm512_mask_storeu_ps(oj + 18 * xi_stride, k, _mm512_add_ps(_mm512_sub_ps(_mm512_mul_ps(two, _mm512_sub_ps(d3, d1)), d2), d4));
+            _mm512_mask_storeu_ps(oj + 24 * xi_stride, k, _mm512_add_ps(_mm512_sub_ps(_mm512_mul_ps(two, _mm512_sub_ps(d1, d3)), d2), d4));
+            _mm512_mask_storeu_ps(oj + 30 * xi_stride, k, _mm512_add_ps(_mm512_sub_ps(_mm512_mul_ps(four, d1), _mm512_mul_ps(five, d3)), d5));
+        }
+    }
+}
+
+/* The whole output transform of one channel over one segment in vectors: vertical pass in
+   registers, the horizontal pass and interleave (output_row_avx512's), then residual, activation
+   and the store of the row's valid columns under masks. mk points at m for channel k, column col0;
+   m's planes carry 16 spare floats, so the last vector may read past the segment. res and dst
+   point at the segment's first output (row oh0, column ow0). */
+LSEG_WINO_AVX512 static void output_channel_avx512(const float *mk, int64_t xi_stride, int64_t cnt, float bk, int rows,
+                                                   int64_t cols, const float *res, float *dst, int64_t OW, int act,
+                                                   float alpha) {
+    const __m512i lo = _mm512_setr_epi32(0, 8, 16, 24, 1, 9, 17, 25, 2, 10, 18, 26, 3, 11, 19, 27);
+    const __m512i hi = _mm512_setr_epi32(4, 12, 20, 28, 5, 13, 21, 29, 6, 14, 22, 30, 7, 15, 23, 31);
+    const __m512 bias = _mm512_set1_ps(bk), two = _mm512_set1_ps(2.0f), four = _mm512_set1_ps(4.0f);
+    const __m512 eight = _mm512_set1_ps(8.0f), zero = _mm512_setzero_ps(), slope = _mm512_set1_ps(alpha);
+    for (int64_t i = 0; i < cnt; i += 16) {
+        __m512 a[4][6];
+        for (int s = 0; s < 6; s++) {
+            const float *c = mk + s * xi_stride + i;
+            const __m512 m0 = _mm512_loadu_ps(c), m1 = _mm512_loadu_ps(c + 6 * xi_stride);
+            const __m512 m2 = _mm512_loadu_ps(c + 12 * xi_stride), m3 = _mm512_loadu_ps(c + 18 * xi_stride);
+            const __m512 m4 = _mm512_loadu_ps(c + 24 * xi_stride), m5 = _mm512_loadu_ps(c + 30 * xi_stride);
+            const __m512 p = _mm512_add_ps(m1, m2), q = _mm512_sub_ps(m1, m2), r = _mm512_add_ps(m3, m4);
+            const __m512 e = _mm512_sub_ps(m3, m4);
+            a[0][s] = _mm512_add_ps(_mm512_add_ps(m0, p), r);
+            a[1][s] = _mm512_add_ps(q, _mm512_mul_ps(two, e));
+            a[2][s] = _mm512_add_ps(p, _mm512_mul_ps(four, r));
+            a[3][s] = _mm512_add_ps(_mm512_add_ps(q, _mm512_mul_ps(eight, e)), m5);
+        }
+        for (int r4 = 0; r4 < rows; r4++) {
+            const __m512 m0 = a[r4][0], m1 = a[r4][1], m2 = a[r4][2], m3 = a[r4][3], m4 = a[r4][4], m5 = a[r4][5];
+            const __m512 p = _mm512_add_ps(m1, m2), q = _mm512_sub_ps(m1, m2), r = _mm512_add_ps(m3, m4);
+            const __m512 e = _mm512_sub_ps(m3, m4);
+            const __m512 o0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(m0, p), r), bias);
+            const __m512 o1 = _mm512_add_ps(_mm512_add_ps(q, _mm512_mul_ps(two, e)), bias);
+            const __m512 o2 = _mm512_add_ps(_mm512_add_ps(p, _mm512_mul_ps(four, r)), bias);
+            const __m512 o3 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(q, _mm512_mul_ps(eight, e)), m5), bias);
+            const __m512 p01 = _mm512_shuffle_f32x4(o0, o1, 0x44), p23 = _mm512_shuffle_f32x4(o0, o1, 0xEE);
+            const __m512 q01 = _mm512_shuffle_f32x4(o2, o3, 0x44), q23 = _mm512_shuffle_f32x4(o2, o3, 0xEE);
+            __m512 z[4] = {_mm512_permutex2var_ps(p01, lo, q01), _mm512_permutex2var_ps(p01, hi, q01),
+                           _mm512_permutex2var_ps(p23, lo, q23), _mm512_permutex2var_ps(p23, hi, q23)};
+            for (int v = 0; v < 4; v++) {
+                const int64_t q0 = 4 * i + 16 * v;
+                if (q0 >= cols) break;
+                const __mmask16 k = lanes_below(cols - q0);
+                __m512 out = z[v];
+                if (res) out = _mm512_add_ps(out, _mm512_maskz_loadu_ps(k, res + r4 * OW + q0));
+                if (act == LSEG_ACT_RELU) {
+                    out = _mm512_max_ps(out, zero);
+                } else if (act == LSEG_ACT_LEAKYRELU) {
+                    out = _mm512_mask_mul_ps(out, _mm512_cmp_ps_mask(out, zero, _CMP_LT_OQ), out, slope);
+                }
+                _mm512_mask_storeu_ps(dst + r4 * OW + q0, k, out);
+            }
+        }
+    }
+}
 #endif
 
 static inline __attribute__((always_inline)) void input_transform(
@@ -180,7 +258,10 @@ static inline __attribute__((always_inline)) void input_transform(
                 }
             }
             /* Vertical: v[(i * 6 + j)][c][col0 + t] = B^T applied to column j over the rows. */
-            for (int j = 0; j < 6; j++) {
+#if defined(__x86_64__)
+            if (avx512) input_cols_avx512(h, cnt, v + c * ld + col0, xi_stride);
+#endif
+            for (int j = 0; j < 6 && !avx512; j++) {
                 const float *e0 = h[j][0], *e1 = h[j][1], *e2 = h[j][2], *e3 = h[j][3], *e4 = h[j][4], *e5 = h[j][5];
                 float *o = v + j * xi_stride + c * ld + col0;
                 float *o0 = o, *o1 = o + 6 * xi_stride, *o2 = o + 12 * xi_stride;
@@ -221,6 +302,14 @@ static inline __attribute__((always_inline)) void output_transform(
         const int64_t cols = OW - ow0 < 4 * cnt ? OW - ow0 : 4 * cnt;
         for (int64_t k = k_begin; k < k_end; k++) {
             const float *mk = m + k * ld + col0;
+#if defined(__x86_64__)
+            if (avx512) {
+                const int64_t off = (sg.n * K + k) * OHW + oh0 * OW + ow0;
+                output_channel_avx512(mk, xi_stride, cnt, bias ? bias[k] : 0.0f, rows, cols, residual ? residual + off : NULL,
+                                      y + off, OW, act, alpha);
+                continue;
+            }
+#endif
             for (int s = 0; s < 6; s++) {
                 const float *c0 = mk + (0 * 6 + s) * xi_stride, *c1 = mk + (1 * 6 + s) * xi_stride;
                 const float *c2 = mk + (2 * 6 + s) * xi_stride, *c3 = mk + (3 * 6 + s) * xi_stride;

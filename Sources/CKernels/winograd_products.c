@@ -42,7 +42,11 @@ static void panel_scalar(const float *u, const float *v, int64_t ld, int64_t C, 
 #define LSEG_WP_AVX512 __attribute__((target("avx512f,fma")))
 #define LSEG_WP_AVX2 __attribute__((target("avx2,fma")))
 
-/* 8 x 32, then 8 x 16 for an odd 16-column tail. */
+/* 8 x 32, then 8 x 16 for an odd 16-column tail. The filter panels stream from L3 (all 36
+   points' filters are read once per tile block): prefetched a few channels ahead. */
+#ifndef PREFETCH_AHEAD
+#define PREFETCH_AHEAD 64
+#endif
 LSEG_WP_AVX512 static void panel_avx512(const float *u, const float *v, int64_t ld, int64_t C, float *m, int64_t ldm,
                                         int64_t cols, int accumulate) {
     int64_t t0 = 0;
@@ -62,6 +66,7 @@ LSEG_WP_AVX512 static void panel_avx512(const float *u, const float *v, int64_t 
         }
         const float *vc = v + t0, *uc = u;
         for (int64_t c = 0; c < C; c++, vc += ld, uc += PANEL) {
+            _mm_prefetch((const char *)(uc + PREFETCH_AHEAD), _MM_HINT_T0);
             const __m512 x0 = _mm512_loadu_ps(vc), x1 = _mm512_loadu_ps(vc + 16);
             __m512 w;
             w = _mm512_set1_ps(uc[0]); a00 = _mm512_fmadd_ps(w, x0, a00); a01 = _mm512_fmadd_ps(w, x1, a01);

@@ -49,13 +49,12 @@ enum WinogradKernels {
               + planeFloats(rows: paddedChannels(g.outChannels), columns: columns))
     }
 
-    /// The tile block a slice processes at a time: its share of the tiles split into the fewest
-    /// blocks of at most `tileBlock` tiles, evened out and rounded up to the transforms' 16 lanes
-    /// (so a share of 72 runs as 2 x 48 columns, not 64 + 16 with 8 columns of padding).
+    /// The tile block a slice processes at a time: `tileBlock` tiles, or its whole share when
+    /// smaller. The last block of a share computes only its own columns rounded up to 16 (a share
+    /// of 72 runs as 32 + 32 + 16 columns; evened-out blocks of 24 would compute 3 x 32).
     static func blockTiles(_ g: Convolution.Geometry, slices: Int) -> Int {
         let share = (tileCount(g) + slices - 1) / slices
-        let blocks = Swift.max(1, (share + tileBlock - 1) / tileBlock)
-        return Swift.max(1, blockColumns((share + blocks - 1) / blocks))
+        return Swift.max(1, Swift.min(tileBlock, blockColumns(share)))
     }
 
     /// Below this many tiles per thread the threads split the output channels of each tile block
@@ -169,7 +168,7 @@ enum WinogradKernels {
                         lseg_winograd_input_transform(path, x, geo, Int64(t0), Int64(t1), preRelu ? 1 : 0, v, Int64(columns),
                                                       Int64(planeV))
                         lseg_winograd_products(path, u, Int64(k), Int64(c), v, Int64(columns), Int64(planeV), m, Int64(planeM),
-                                               Int64(columns), 36, 0, panels)
+                                               Int64(blockColumns(t1 - t0)), 36, 0, panels)
                         lseg_winograd_output_transform(path, m, Int64(columns), Int64(planeM), geo, Int64(t0), Int64(t1), 0, Int64(k), bias,
                                                        residual, act, alpha, y)
                         t0 = t1
@@ -217,7 +216,7 @@ enum WinogradKernels {
                 withUnsafePointer(to: &geo) { geo in
                     ctx.parallelFor(panels, costPerItem: 36 * panel * c * columns * 2) { r in
                         lseg_winograd_products(path, u, Int64(k), Int64(c), v, Int64(columns), Int64(planeV), m, Int64(planeM),
-                                               Int64(columns), 36, Int64(r.lowerBound), Int64(r.upperBound))
+                                               Int64(blockColumns(t1 - t0)), 36, Int64(r.lowerBound), Int64(r.upperBound))
                         lseg_winograd_output_transform(path, m, Int64(columns), Int64(planeM), geo, Int64(t0), Int64(t1),
                                                        Int64(r.lowerBound * panel), Int64(Swift.min(k, r.upperBound * panel)),
                                                        bias, rn, act, alpha, yn)
