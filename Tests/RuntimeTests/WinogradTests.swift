@@ -1,4 +1,5 @@
 import XCTest
+import CKernels
 @testable import Runtime
 import TestSupport
 
@@ -16,6 +17,10 @@ final class WinogradTests: XCTestCase {
     private var rng = SeededRandom(seed: 0x3A_4F)
 
     private func random(_ count: Int) -> [Float] { rng.floats(count) }
+
+    /// Every variant this CPU runs (transforms and products), the scalar reference first.
+    private static let paths: [Int32] = [LSEG_WINOGRAD_SCALAR, LSEG_WINOGRAD_AVX2, LSEG_WINOGRAD_AVX512, LSEG_WINOGRAD_NEON]
+        .map { Int32($0) }.filter { lseg_winograd_path_supported($0) != 0 }
 
     private struct Case {
         var n: Int, c: Int, k: Int, h: Int, w: Int
@@ -90,7 +95,7 @@ final class WinogradTests: XCTestCase {
     /// Runs one case through the Winograd kernel with its planned workspace.
     private func runWinograd(_ g: Convolution.Geometry, x: [Float], w: [Float], bias: [Float]?, residual: [Float]?,
                              activation: Activation, preRelu: Bool, threads: Int,
-                             prepared: PreparedWeights? = nil) throws -> [Float] {
+                             prepared: PreparedWeights? = nil, path: Int32 = lseg_winograd_best_path()) throws -> [Float] {
         let bytes = WinogradKernels.workspaceBytes(g)
         let scratch = TensorStorage(byteCount: bytes)
         let ctx = ExecContext(threads: threads, workspace: scratch.pointer, workspaceBytes: bytes, prepared: prepared)
@@ -103,7 +108,8 @@ final class WinogradTests: XCTestCase {
                             try WinogradKernels.conv(g, x: xp.baseAddress!, weight: wp.baseAddress!,
                                                      bias: bias == nil ? nil : bp.baseAddress,
                                                      residual: residual == nil ? nil : rp.baseAddress,
-                                                     y: yp.baseAddress!, activation: activation, preRelu: preRelu, ctx)
+                                                     y: yp.baseAddress!, activation: activation, preRelu: preRelu, ctx,
+                                                     path: path)
                         }
                     }
                 }
@@ -122,9 +128,12 @@ final class WinogradTests: XCTestCase {
             Case(n: 3, c: 5, k: 7, h: 6, w: 6, pads: [1, 1, 1, 1], bias: false),
             Case(n: 1, c: 20, k: 4, h: 9, w: 8, pads: [1, 1, 1, 1], residual: true),
             Case(n: 2, c: 6, k: 9, h: 10, w: 7, pads: [1, 1, 1, 1], activation: .relu, residual: true, preRelu: true),
-            // More tiles than one 128-tile block per thread: several blocks per slice, and a
-            // tile row (17 tiles) split across blocks.
+            // More tiles than one block per thread: several blocks per slice, and a tile row
+            // (17 tiles) split across blocks.
             Case(n: 1, c: 5, k: 3, h: 66, w: 67, pads: [1, 1, 1, 1]),
+            // Tile rows wider than one 16-tile vector of the AVX-512 passes (38 tiles: 16 + 16 + 6),
+            // and output channels that leave a partial filter panel.
+            Case(n: 1, c: 4, k: 11, h: 6, w: 150, pads: [1, 1, 1, 1], activation: .relu),
         ]
         var worstRelative = 0.0, worstOfBound = 0.0
         for t in cases {
@@ -144,15 +153,15 @@ final class WinogradTests: XCTestCase {
             }
             let n = Double(t.c + 32), u = 0x1p-24
             let gamma = n * u / (1 - n * u)
-            for threads in [1, 2] {
+            for (threads, path) in [1, 2].flatMap({ th in Self.paths.map { (th, $0) } }) {
                 let y = try runWinograd(g, x: x, w: w, bias: bias, residual: residual, activation: t.activation,
-                                        preRelu: t.preRelu, threads: threads)
+                                        preRelu: t.preRelu, threads: threads, path: path)
                 let scale = expected.map { Double(abs($0)) }.max() ?? 0
                 for i in y.indices {
                     // ReLU and LeakyReLU are 1-Lipschitz and exact, so the bound carries through them.
                     let bound = gamma * mag[i]
                     let err = Double(abs(y[i] - expected[i]))
-                    XCTAssert(err <= bound, "case \(t) threads \(threads) element \(i): error \(err) exceeds the bound \(bound)")
+                    XCTAssert(err <= bound, "case \(t) threads \(threads) path \(path) element \(i): error \(err) exceeds the bound \(bound)")
                     if err > bound { break }
                     if bound > 0 { worstOfBound = max(worstOfBound, err / bound) }
                 }
@@ -163,6 +172,65 @@ final class WinogradTests: XCTestCase {
         // Printed for the record (the bound is the assertion): max |error| / max |output|.
         print(String(format: "Winograd F(4,3): worst max-error / max-output %.3g, worst error / bound %.3g",
                      worstRelative, worstOfBound))
+    }
+
+    /// The products' micro-kernels against the scalar path: every path accumulates over channels
+    /// in order with fused multiply-adds, so the results are bit-identical, for channel counts
+    /// that leave a partial filter panel and column counts that exercise every column tail.
+    func testProductPathsAreBitIdenticalToTheScalarReference() throws {
+        let panel = Int(LSEG_WINOGRAD_PANEL)
+        for (k, c, cols, ld) in [(8, 1, 16, 16), (5, 7, 32, 48), (17, 33, 48, 48), (40, 3, 80, 96), (1, 64, 16, 32),
+                                 (24, 20, 112, 112)] {
+            let points = 3, panels = (k + panel - 1) / panel
+            let weight = random(k * c * 9)
+            var packed = [Float](repeating: .nan, count: 36 * panels * panel * c)
+            packed.withUnsafeMutableBufferPointer { lseg_winograd_filter_transform(weight, Int64(k), Int64(c), 0, Int64(k), $0.baseAddress!) }
+            XCTAssertFalse(packed.contains { $0.isNaN }, "the filter transform must write every packed value, padding included")
+            let planeV = c * ld + 16, planeM = panels * panel * ld + 16
+            let v = random(points * planeV)
+            var expected = [Float](repeating: .nan, count: points * planeM)
+            for path in Self.paths {
+                var m = [Float](repeating: .nan, count: points * planeM)
+                // In two panel ranges, as threads splitting the output channels do.
+                let split = Int64(panels / 2)
+                let ok = m.withUnsafeMutableBufferPointer {
+                    lseg_winograd_products(path, packed, Int64(k), Int64(c), v, Int64(ld), Int64(planeV), $0.baseAddress!,
+                                           Int64(planeM), Int64(cols), Int64(points), 0, split)
+                        + lseg_winograd_products(path, packed, Int64(k), Int64(c), v, Int64(ld), Int64(planeV), $0.baseAddress!,
+                                                 Int64(planeM), Int64(cols), Int64(points), split, Int64(panels))
+                }
+                XCTAssertEqual(ok, 2)
+                if path == Int32(LSEG_WINOGRAD_SCALAR) {
+                    expected = m
+                    // The scalar path against plain double sums (within a first-order bound).
+                    for xi in 0..<points {
+                        for kk in 0..<(panels * panel) {
+                            for t in 0..<cols {
+                                var sum = 0.0, mag = 0.0
+                                for ch in 0..<c {
+                                    let uv = Double(packed[((xi * panels + kk / panel) * c + ch) * panel + kk % panel])
+                                        * Double(v[xi * planeV + ch * ld + t])
+                                    sum += uv; mag += abs(uv)
+                                }
+                                let got = Double(m[xi * planeM + kk * ld + t])
+                                XCTAssertLessThanOrEqual(abs(got - sum), Double(c) * 0x1p-24 * mag * 1.01,
+                                                         "k \(k) c \(c) point \(xi) row \(kk) column \(t)")
+                                if kk >= k { XCTAssertEqual(got, 0, "padding rows multiply zero filters") }
+                            }
+                        }
+                    }
+                    continue
+                }
+                for xi in 0..<points {
+                    for row in 0..<(panels * panel) {
+                        let base = xi * planeM + row * ld
+                        XCTAssertEqual(Array(m[base..<(base + cols)]), Array(expected[base..<(base + cols)]),
+                                       "path \(path) k \(k) c \(c) cols \(cols) point \(xi) row \(row)")
+                    }
+                }
+            }
+        }
+        XCTAssertEqual(lseg_winograd_products(99, nil, 1, 1, nil, 16, 16, nil, 16, 16, 1, 0, 1), 0, "an unknown path computes nothing")
     }
 
     func testPreparedFiltersAreReusedAndGiveTheSameResult() throws {

@@ -73,24 +73,42 @@ typedef struct {
     int64_t tiles_h, tiles_w; /* per image */
 } lseg_winograd_geometry;
 
-/* u[xi * K * C + k * C + c] = (G w[k, c] G^T)[xi] for output channels [k_begin, k_end);
-   weight is [K, C, 3, 3]. */
+/* Filters packed for the products in panels of LSEG_WINOGRAD_PANEL output channels:
+   up[((xi * P + k / 8) * C + c) * 8 + k % 8] = (G w[k, c] G^T)[xi], P = ceil(K / 8), zero for the
+   padding channels k >= K. Writes the panels of channels [k_begin, k_end) (k_begin a multiple of
+   8; k_end a multiple of 8 or >= K, the last panel then padded). weight is [K, C, 3, 3]. */
+#define LSEG_WINOGRAD_PANEL 8
 void lseg_winograd_filter_transform(const float *weight, int64_t K, int64_t C, int64_t k_begin, int64_t k_end,
-                                    float *u);
+                                    float *up);
+
+/* Variants ("paths") of the transforms and products, chosen at run time: every function below
+   takes one and returns 0, computing nothing, when this CPU or build lacks it. The scalar path is
+   the reference the others are tested against. lseg_winograd_best_path is the fastest supported. */
+enum { LSEG_WINOGRAD_SCALAR = 0, LSEG_WINOGRAD_AVX2 = 1, LSEG_WINOGRAD_AVX512 = 2, LSEG_WINOGRAD_NEON = 3 };
+int lseg_winograd_best_path(void);
+int lseg_winograd_path_supported(int path);
+
+/* Products over `points` transformed-tile points:
+   m[xi * plane_m + k * ld + t] = sum_c up[xi, k, c] * v[xi * plane_v + c * ld + t] for the channels k of
+   panels [panel_begin, panel_end) (of the P, padding included) and t < cols, accumulated over c in order with fused multiply-adds (so
+   every path gives the same bits). cols is a multiple of 16, ld >= cols, plane_m >= P * 8 * ld. */
+int lseg_winograd_products(int path, const float *up, int64_t K, int64_t C, const float *v, int64_t ld,
+                           int64_t plane_v, float *m, int64_t plane_m, int64_t cols, int64_t points,
+                           int64_t panel_begin, int64_t panel_end);
 
 /* v[xi * plane + c * ld + (t - t_begin)] = (B^T d B)[xi] for tiles [t_begin, t_end) and every
    channel, d the tile's 6x6 input window (zeros outside the image; max(d, 0) when pre_relu).
    ld >= t_end - t_begin; columns past the range are written as zeros. plane >= C * ld is the
    stride between the 36 matrices (keep it off multiples of 4 KiB: the transforms touch all 36
    at once, and equal cache-set strides thrash L1). x is the whole [N, C, H, W] input. */
-void lseg_winograd_input_transform(const float *x, const lseg_winograd_geometry *g, int64_t t_begin, int64_t t_end,
-                                   int pre_relu, float *v, int64_t ld, int64_t plane);
+int lseg_winograd_input_transform(int path, const float *x, const lseg_winograd_geometry *g, int64_t t_begin,
+                                  int64_t t_end, int pre_relu, float *v, int64_t ld, int64_t plane);
 
 /* y tile = act(A^T m A + bias[k] + residual) for tiles [t_begin, t_end) and output channels
    [k_begin, k_end), m[xi * plane + k * ld + (t - t_begin)]. Writes only the output positions
    inside [OH, OW]. bias and residual (shaped like y) may be NULL. act: LSEG_ACT_NONE, _RELU or
    _LEAKYRELU (alpha); others are the caller's to apply. */
-void lseg_winograd_output_transform(const float *m, int64_t ld, int64_t plane, const lseg_winograd_geometry *g,
-                                    int64_t t_begin, int64_t t_end, int64_t k_begin, int64_t k_end, const float *bias,
-                                    const float *residual, int act, float alpha, float *y);
+int lseg_winograd_output_transform(int path, const float *m, int64_t ld, int64_t plane, const lseg_winograd_geometry *g,
+                                   int64_t t_begin, int64_t t_end, int64_t k_begin, int64_t k_end, const float *bias,
+                                   const float *residual, int act, float alpha, float *y);
 #endif
