@@ -95,33 +95,70 @@ VNNI void lseg_i8_vnni_tile(const int8_t *a, const int32_t *sums, const uint8_t 
         lseg_bias_activation(ep->y + lo * ep->ldy + j0, hi - lo, nc, ep->ldy, NULL, NULL, ep->act, ep->alpha);
 }
 
+/* Transposes 8 channel rows x 16 token lanes into token rows of 8 channels, two tokens a vector:
+   out[2j] holds tokens j (low 256 bits) and 4 + j, out[2j + 1] tokens 8 + j and 12 + j. */
+VNNI static inline void transpose_8x16(const __m512i r[8], __m512i out[8]) {
+    __m512i t[8], u[8];
+    for (int p = 0; p < 4; p++) {
+        t[2 * p] = _mm512_unpacklo_epi32(r[2 * p], r[2 * p + 1]);
+        t[2 * p + 1] = _mm512_unpackhi_epi32(r[2 * p], r[2 * p + 1]);
+    }
+    /* u[j] (j < 4): token 4L + j of lane L, channels 0-3; u[4 + j]: channels 4-7. */
+    for (int h = 0; h < 2; h++) {
+        u[4 * h + 0] = _mm512_unpacklo_epi64(t[4 * h + 0], t[4 * h + 2]);
+        u[4 * h + 1] = _mm512_unpackhi_epi64(t[4 * h + 0], t[4 * h + 2]);
+        u[4 * h + 2] = _mm512_unpacklo_epi64(t[4 * h + 1], t[4 * h + 3]);
+        u[4 * h + 3] = _mm512_unpackhi_epi64(t[4 * h + 1], t[4 * h + 3]);
+    }
+    /* out[2j]: tokens j (lanes 0-1) and 4 + j (lanes 2-3); out[2j + 1]: tokens 8 + j and 12 + j. */
+    for (int j = 0; j < 4; j++) {
+        const __m512i lo = _mm512_shuffle_i32x4(u[j], u[4 + j], _MM_SHUFFLE(1, 0, 1, 0));
+        const __m512i hi = _mm512_shuffle_i32x4(u[j], u[4 + j], _MM_SHUFFLE(3, 2, 3, 2));
+        out[2 * j] = _mm512_shuffle_i32x4(lo, lo, _MM_SHUFFLE(3, 1, 2, 0));
+        out[2 * j + 1] = _mm512_shuffle_i32x4(hi, hi, _MM_SHUFFLE(3, 1, 2, 0));
+    }
+}
+
 VNNI void lseg_i8_vnni_linear(const int8_t *w, const int32_t *wsum, const uint8_t *cols, int64_t m, int64_t n,
                               int64_t k, int64_t i_begin, int64_t i_end, int64_t panel_begin, int64_t panel_end,
                               const lseg_i8_epilogue *ep) {
     const int64_t kp = k;
-    const __m512i lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-    const __m512i stride = _mm512_mullo_epi32(lanes, _mm512_set1_epi32((int32_t)ep->ldy));
     if (i_end > n) i_end = n;
     for (int64_t pn = panel_begin; pn < panel_end; pn++) {
         const uint8_t *b = cols + pn * kp * 32;
         const int64_t j0 = pn * 32, nc = m - j0 < 32 ? m - j0 : 32;
-        const __mmask16 m0 = nc >= 16 ? 0xFFFF : (__mmask16)((1u << nc) - 1);
-        const __mmask16 m1 = nc <= 16 ? 0 : nc >= 32 ? 0xFFFF : (__mmask16)((1u << (nc - 16)) - 1);
         for (int64_t i = i_begin; i < i_end; i += 8) {
             const int8_t *a = w + i * kp;
             __m512i acc[8][2];
             accumulate_8x32(a, b, kp, acc);
-            /* Row r is output channel i + r for 32 tokens: the same value as the packed path's
-               epilogue, (raw + zp_shift * rowsum) * scale + bias, scattered down the token rows. */
-            for (int r = 0; r < 8; r++) {
-                const int64_t ch = i + r;
-                const int32_t off = (int32_t)((uint32_t)ep->zp_shift * (uint32_t)ep->rowsum[ch] - (uint32_t)wsum[ch] * 128u);
-                const __m512 sc = _mm512_set1_ps(ep->scale[ch]), bi = _mm512_set1_ps(ep->bias ? ep->bias[ch] : 0.0f);
-                const __m512 y0 = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc[r][0], _mm512_set1_epi32(off))), sc), bi);
-                const __m512 y1 = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc[r][1], _mm512_set1_epi32(off))), sc), bi);
-                float *y = ep->y + j0 * ep->ldy + ch;
-                _mm512_mask_i32scatter_ps(y, m0, stride, y0, 4);
-                _mm512_mask_i32scatter_ps(y + 16 * ep->ldy, m1, stride, y1, 4);
+            /* Row r is output channel i + r for 32 tokens. Transposed in registers, each token's 8
+               channels are contiguous in y; then the same value as the packed path's epilogue,
+               (raw + zp_shift * rowsum) * scale + bias, two tokens per vector. */
+            __m256i off8, sc8, bi8;
+            {
+                int32_t off[8];
+                for (int r = 0; r < 8; r++)
+                    off[r] = (int32_t)((uint32_t)ep->zp_shift * (uint32_t)ep->rowsum[i + r] - (uint32_t)wsum[i + r] * 128u);
+                off8 = _mm256_loadu_si256((const __m256i *)off);
+                sc8 = _mm256_castps_si256(_mm256_loadu_ps(ep->scale + i));
+                bi8 = ep->bias ? _mm256_castps_si256(_mm256_loadu_ps(ep->bias + i)) : _mm256_setzero_si256();
+            }
+            const __m512i off = _mm512_broadcast_i64x4(off8);
+            const __m512 sc = _mm512_castsi512_ps(_mm512_broadcast_i64x4(sc8));
+            const __m512 bi = _mm512_castsi512_ps(_mm512_broadcast_i64x4(bi8));
+            for (int h = 0; h < 2; h++) {
+                __m512i rows[8], tok[8];
+                for (int r = 0; r < 8; r++) rows[r] = acc[r][h];
+                transpose_8x16(rows, tok);
+                for (int q = 0; q < 8; q++) {
+                    /* tok[q] holds tokens base and base + 4 (q even: j = q / 2, base = j;
+                       q odd: base = 8 + j). */
+                    const int64_t jj = q / 2, t0 = 16 * h + (q % 2 ? 8 : 0) + jj, t1 = t0 + 4;
+                    const __m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(tok[q], off)), sc), bi);
+                    float *y = ep->y + (j0 + t0) * ep->ldy + i;
+                    if (t0 < nc) _mm256_storeu_ps(y, _mm512_castps512_ps256(v));
+                    if (t1 < nc) _mm256_storeu_pd((double *)(y + 4 * ep->ldy), _mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+                }
             }
         }
         if (ep->act != LSEG_ACT_NONE)
@@ -129,24 +166,49 @@ VNNI void lseg_i8_vnni_linear(const int8_t *w, const int32_t *wsum, const uint8_
     }
 }
 
-void lseg_i8_vnni_quantize_cols(const float *x, int64_t ldx, int64_t m, int64_t k, float scale, int32_t zp,
-                                int64_t panel_begin, int64_t panel_end, uint8_t *cols) {
-    const int64_t kp = (k + 3) / 4 * 4;
+/* Same rounding as the scalar quantize_shifted (division, half to even, NaN -> zp, clamp),
+   without the shift: q in 0...255. */
+VNNI static inline __m512i quantize16(__m512 x, __m512 scale, __m512 zp) {
+    __m512 q = _mm512_add_ps(_mm512_roundscale_ps(_mm512_div_ps(x, scale), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), zp);
+    q = _mm512_mask_mov_ps(q, _mm512_cmp_ps_mask(q, q, _CMP_UNORD_Q), zp);
+    q = _mm512_min_ps(_mm512_max_ps(q, _mm512_setzero_ps()), _mm512_set1_ps(255.0f));
+    return _mm512_cvtps_epi32(q);
+}
+
+static inline uint8_t quantize_unsigned(float v, float scale, int32_t zp) {
+    float q = nearbyintf(v / scale) + (float)zp;
+    if (q != q) q = (float)zp;
+    if (q < 0.0f) q = 0.0f;
+    if (q > 255.0f) q = 255.0f;
+    return (uint8_t)(int32_t)q;
+}
+
+VNNI void lseg_i8_vnni_quantize_cols(const float *x, int64_t ldx, int64_t m, int64_t k, float scale, int32_t zp,
+                                     int64_t panel_begin, int64_t panel_end, uint8_t *cols) {
+    const int64_t kp = (k + 3) / 4 * 4, k16 = k / 16 * 16;
+    const __m512 vs = _mm512_set1_ps(scale), vz = _mm512_set1_ps((float)zp);
     for (int64_t pn = panel_begin; pn < panel_end; pn++) {
         uint8_t *panel = cols + pn * kp * 32;
         for (int64_t t = 0; t < 32; t++) {
             const int64_t j = pn * 32 + t;
-            for (int64_t i = 0; i < kp; i++) {
-                uint8_t v = 128; /* shifted 0 */
-                if (j < m && i < k) {
-                    float q = nearbyintf(x[j * ldx + i] / scale) + (float)zp;
-                    if (q != q) q = (float)zp;
-                    if (q < 0.0f) q = 0.0f;
-                    if (q > 255.0f) q = 255.0f;
-                    v = (uint8_t)(int32_t)q;
-                }
-                panel[(i / 4) * 128 + t * 4 + i % 4] = v;
+            uint8_t *dst = panel + t * 4;
+            if (j >= m) {
+                for (int64_t g = 0; g < kp / 4; g++) memset(dst + g * 128, 128, 4); /* shifted 0 */
+                continue;
             }
+            const float *xr = x + j * ldx;
+            /* 16 values are 4 groups of 4 bytes, one per 128-byte group row of the panel. */
+            for (int64_t i = 0; i < k16; i += 16) {
+                const __m128i q = _mm512_cvtepi32_epi8(quantize16(_mm512_loadu_ps(xr + i), vs, vz));
+                uint8_t *d = dst + (i / 4) * 128;
+                int32_t g4[4];
+                _mm_storeu_si128((__m128i *)g4, q);
+                memcpy(d, &g4[0], 4);
+                memcpy(d + 128, &g4[1], 4);
+                memcpy(d + 256, &g4[2], 4);
+                memcpy(d + 384, &g4[3], 4);
+            }
+            for (int64_t i = k16; i < kp; i++) dst[(i / 4) * 128 + i % 4] = i < k ? quantize_unsigned(xr[i], scale, zp) : 128;
         }
     }
 }
@@ -197,15 +259,6 @@ void lseg_i8_direct_pack_weights(const int8_t *w, int64_t cout, const lseg_i8_wi
             for (int64_t t = 0; t < kk; t++) blk[(t * g.c4 + c / 4) * 32 + c % 4] = w[co * k + c * kk + t];
         }
     }
-}
-
-/* Same rounding as the scalar quantize_shifted (division, half to even, NaN -> zp, clamp),
-   without the shift: q in 0...255. */
-VNNI static inline __m512i quantize16(__m512 x, __m512 scale, __m512 zp) {
-    __m512 q = _mm512_add_ps(_mm512_roundscale_ps(_mm512_div_ps(x, scale), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), zp);
-    q = _mm512_mask_mov_ps(q, _mm512_cmp_ps_mask(q, q, _CMP_UNORD_Q), zp);
-    q = _mm512_min_ps(_mm512_max_ps(q, _mm512_setzero_ps()), _mm512_set1_ps(255.0f));
-    return _mm512_cvtps_epi32(q);
 }
 
 VNNI void lseg_i8_direct_quantize_input(const float *x, const lseg_i8_window *w, float scale, int32_t zp,
