@@ -116,12 +116,18 @@ LSEG_AVX512 static void small_matmul_avx512(const float *a, size_t lda, const fl
 }
 #endif
 
-void lseg_small_matmul_f32(const float *a, size_t lda, const float *b, size_t ldb, float *c, size_t ldc,
-                           size_t m, size_t k, size_t n) {
+void lseg_small_matmul_f32_variant(int variant, const float *a, size_t lda, const float *b, size_t ldb, float *c,
+                                   size_t ldc, size_t m, size_t k, size_t n) {
 #if LSEG_X86
     /* The VNNI probe also checks that the OS saves the AVX-512 state. */
-    if (lseg_cpu_has_avx512_vnni()) { small_matmul_avx512(a, lda, b, ldb, c, ldc, m, k, n); return; }
-    if (lseg_basic_use_avx2()) { small_matmul_avx2(a, lda, b, ldb, c, ldc, m, k, n); return; }
+    if (variant >= 2 && lseg_cpu_has_avx512_vnni()) { small_matmul_avx512(a, lda, b, ldb, c, ldc, m, k, n); return; }
+    if (variant >= 1 && lseg_basic_use_avx2()) { small_matmul_avx2(a, lda, b, ldb, c, ldc, m, k, n); return; }
 #endif
+    (void)variant;
     small_matmul_portable(a, lda, b, ldb, c, ldc, m, k, n);
+}
+
+void lseg_small_matmul_f32(const float *a, size_t lda, const float *b, size_t ldb, float *c, size_t ldc,
+                           size_t m, size_t k, size_t n) {
+    lseg_small_matmul_f32_variant(2, a, lda, b, ldb, c, ldc, m, k, n);
 }
