@@ -216,7 +216,7 @@ VNNI void lseg_i8_vnni_quantize_cols(const float *x, int64_t ldx, int64_t m, int
 /* ---- direct convolution ---- */
 
 typedef struct {
-    int64_t c4, hp, wp, plane, taps, kd;
+    int64_t c4, hp, wp, row, group, taps, kd;
 } direct_geometry;
 
 static direct_geometry direct_geom(const lseg_i8_window *w) {
@@ -226,7 +226,11 @@ static direct_geometry direct_geom(const lseg_i8_window *w) {
     const int64_t cols = w->out_width + (w->kernel_w - 1) * w->dilation_w;
     g.hp = rows > w->height + w->pad_h ? rows : w->height + w->pad_h;
     g.wp = cols > w->width + w->pad_w ? cols : w->width + w->pad_w;
-    g.plane = g.hp * g.wp * 4;
+    /* Row-major [Hp][C/4][Wp][4]: a tile's channel groups for one input row lie within one
+       row of C/4 * Wp * 4 bytes (a plane per group put them a whole plane apart, 64+ streams
+       far apart for the prefetcher). */
+    g.group = g.wp * 4;
+    g.row = g.c4 * g.group;
     g.taps = w->kernel_h * w->kernel_w;
     g.kd = g.taps * g.c4;
     return g;
@@ -237,10 +241,10 @@ int lseg_i8_direct_supported(const lseg_i8_window *w) {
         && w->out_height > 0 && w->out_width > 0 && lseg_cpu_has_avx512_vnni();
 }
 
-/* The kernel reads up to 31 positions (124 bytes) past the last row of the last plane. */
+/* The kernel reads up to 31 positions (124 bytes) past the last group of the last row. */
 int64_t lseg_i8_direct_input_bytes(const lseg_i8_window *w) {
     const direct_geometry g = direct_geom(w);
-    return g.c4 * g.plane + 256;
+    return g.hp * g.row + 256;
 }
 
 int64_t lseg_i8_direct_weights_bytes(int64_t cout, const lseg_i8_window *w) {
@@ -268,9 +272,8 @@ VNNI void lseg_i8_direct_quantize_input(const float *x, const lseg_i8_window *w,
     const uint32_t zp4 = (uint32_t)zp * 0x01010101u;
     const __m512 vs = _mm512_set1_ps(scale), vz = _mm512_set1_ps((float)zp);
     for (int64_t cg = g_begin; cg < g_end; cg++) {
-        uint32_t *plane = (uint32_t *)(xq + cg * g.plane);
         for (int64_t hp = 0; hp < g.hp; hp++) {
-            uint32_t *row = plane + hp * g.wp;
+            uint32_t *row = (uint32_t *)(xq + hp * g.row + cg * g.group);
             const int64_t h = hp - w->pad_h;
             if (h < 0 || h >= H) {
                 for (int64_t i = 0; i < g.wp; i++) row[i] = zp4;
@@ -293,7 +296,7 @@ VNNI void lseg_i8_direct_quantize_input(const float *x, const lseg_i8_window *w,
             }
         }
     }
-    if (g_end == g.c4) memset(xq + g.c4 * g.plane, (int)zp, 256);
+    if (g_end == g.c4) memset(xq + g.hp * g.row, (int)zp, 256);
 }
 
 VNNI void lseg_i8_direct_conv(const uint8_t *xq, const void *packed, int64_t cout, const lseg_i8_window *w,
@@ -309,11 +312,11 @@ VNNI void lseg_i8_direct_conv(const uint8_t *xq, const void *packed, int64_t cou
                 for (int r = 0; r < 8; r++) acc[r][0] = acc[r][1] = _mm512_setzero_si512();
                 for (int64_t kh = 0; kh < w->kernel_h; kh++) {
                     for (int64_t kw = 0; kw < w->kernel_w; kw++) {
-                        const uint8_t *src = xq + ((oh + kh * w->dilation_h) * g.wp + ow0 + kw * w->dilation_w) * 4;
+                        const uint8_t *src = xq + (oh + kh * w->dilation_h) * g.row + (ow0 + kw * w->dilation_w) * 4;
                         const int8_t *wt = wb + (kh * w->kernel_w + kw) * g.c4 * 32;
                         for (int64_t cg = 0; cg < g.c4; cg++) {
-                            const __m512i b0 = _mm512_loadu_si512(src + cg * g.plane);
-                            const __m512i b1 = _mm512_loadu_si512(src + cg * g.plane + 64);
+                            const __m512i b0 = _mm512_loadu_si512(src + cg * g.group);
+                            const __m512i b1 = _mm512_loadu_si512(src + cg * g.group + 64);
                             for (int r = 0; r < 8; r++) {
                                 const __m512i av = _mm512_set1_epi32(load4(wt + cg * 32 + r * 4));
                                 acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], b0, av);
