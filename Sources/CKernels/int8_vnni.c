@@ -299,47 +299,61 @@ VNNI void lseg_i8_direct_quantize_input(const float *x, const lseg_i8_window *w,
     if (g_end == g.c4) memset(xq + g.hp * g.row, (int)zp, 256);
 }
 
+/* One tile of the direct convolution: 8 output channels (block blk) x V * 16 positions of
+   output row oh from ow0 (nc of them stored). V = 3 on rows wide enough: 24 accumulators
+   share each broadcast weight, fewer load and front-end slots per vpdpbusd than V = 2. */
+#define DIRECT_TILE(NAME, V)                                                                              \
+VNNI static inline void NAME(const uint8_t *xq, const int8_t *wb, const direct_geometry *g,                 \
+                             const lseg_i8_window *w, int64_t oh, int64_t ow0, int64_t nc, int64_t blk,     \
+                             int64_t cout, const lseg_i8_epilogue *ep) {                                    \
+    __m512i acc[8][V];                                                                                     \
+    for (int r = 0; r < 8; r++) for (int v = 0; v < V; v++) acc[r][v] = _mm512_setzero_si512();             \
+    for (int64_t kh = 0; kh < w->kernel_h; kh++) {                                                         \
+        for (int64_t kw = 0; kw < w->kernel_w; kw++) {                                                     \
+            const uint8_t *src = xq + (oh + kh * w->dilation_h) * g->row + (ow0 + kw * w->dilation_w) * 4;  \
+            const int8_t *wt = wb + (kh * w->kernel_w + kw) * g->c4 * 32;                                   \
+            for (int64_t cg = 0; cg < g->c4; cg++) {                                                       \
+                __m512i bv[V];                                                                             \
+                for (int v = 0; v < V; v++) bv[v] = _mm512_loadu_si512(src + cg * g->group + 64 * v);      \
+                for (int r = 0; r < 8; r++) {                                                              \
+                    const __m512i av = _mm512_set1_epi32(load4(wt + cg * 32 + r * 4));                     \
+                    for (int v = 0; v < V; v++) acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], bv[v], av);    \
+                }                                                                                          \
+            }                                                                                              \
+        }                                                                                                  \
+    }                                                                                                      \
+    /* Inputs are q = shifted + 128: sum q w = raw + 128 * rowsum, as in the packed path. */               \
+    const int64_t rows = cout - blk * 8 < 8 ? cout - blk * 8 : 8;                                          \
+    const int64_t OW = w->out_width;                                                                       \
+    lseg_i8_epilogue e = *ep;                                                                              \
+    e.y = ep->y + oh * OW;                                                                                 \
+    for (int64_t r = 0; r < rows; r++) {                                                                   \
+        const __m512i corr = _mm512_set1_epi32((int32_t)((uint32_t)ep->rowsum[blk * 8 + r] * 128u));       \
+        __m512i out[V];                                                                                    \
+        for (int v = 0; v < V; v++) out[v] = _mm512_sub_epi32(acc[r][v], corr);                            \
+        store_row(out[0], out[1], blk * 8 + r, ow0, nc < 32 ? nc : 32, &e, NULL, 0);                       \
+        if (V == 3 && nc > 32) store_row(out[V - 1], out[V - 1], blk * 8 + r, ow0 + 32, nc - 32, &e, NULL, 0); \
+    }                                                                                                      \
+    if (ep->act != LSEG_ACT_NONE)                                                                          \
+        lseg_bias_activation(e.y + blk * 8 * ep->ldy + ow0, rows, nc, ep->ldy, NULL, NULL, ep->act, ep->alpha); \
+}
+DIRECT_TILE(direct_tile_32, 2)
+DIRECT_TILE(direct_tile_48, 3)
+
 VNNI void lseg_i8_direct_conv(const uint8_t *xq, const void *packed, int64_t cout, const lseg_i8_window *w,
                               int64_t oh_begin, int64_t oh_end, const lseg_i8_epilogue *ep) {
     const direct_geometry g = direct_geom(w);
     const int64_t OW = w->out_width, blocks = (cout + 7) / 8;
     for (int64_t oh = oh_begin; oh < oh_end; oh++) {
-        for (int64_t ow0 = 0; ow0 < OW; ow0 += 32) {
-            const int64_t nc = OW - ow0 < 32 ? OW - ow0 : 32;
+        for (int64_t ow0 = 0; ow0 < OW;) {
+            /* 48-wide tiles while more than 32 positions remain, then one 32-wide. */
+            const int64_t left = OW - ow0, width = left > 32 ? 48 : 32, nc = left < width ? left : width;
             for (int64_t blk = 0; blk < blocks; blk++) {
                 const int8_t *wb = (const int8_t *)packed + blk * g.kd * 32;
-                __m512i acc[8][2];
-                for (int r = 0; r < 8; r++) acc[r][0] = acc[r][1] = _mm512_setzero_si512();
-                for (int64_t kh = 0; kh < w->kernel_h; kh++) {
-                    for (int64_t kw = 0; kw < w->kernel_w; kw++) {
-                        const uint8_t *src = xq + (oh + kh * w->dilation_h) * g.row + (ow0 + kw * w->dilation_w) * 4;
-                        const int8_t *wt = wb + (kh * w->kernel_w + kw) * g.c4 * 32;
-                        for (int64_t cg = 0; cg < g.c4; cg++) {
-                            const __m512i b0 = _mm512_loadu_si512(src + cg * g.group);
-                            const __m512i b1 = _mm512_loadu_si512(src + cg * g.group + 64);
-                            for (int r = 0; r < 8; r++) {
-                                const __m512i av = _mm512_set1_epi32(load4(wt + cg * 32 + r * 4));
-                                acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], b0, av);
-                                acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], b1, av);
-                            }
-                        }
-                    }
-                }
-                /* Inputs are q = shifted + 128: sum q w = raw + 128 * rowsum, as in the packed path. */
-                const int64_t rows = cout - blk * 8 < 8 ? cout - blk * 8 : 8;
-                lseg_i8_epilogue e = *ep;
-                e.y = ep->y + oh * OW;
-                __m512i out[8][2];
-                for (int r = 0; r < 8; r++) {
-                    const int64_t ch = blk * 8 + (r < rows ? r : 0);
-                    const __m512i corr = _mm512_set1_epi32((int32_t)((uint32_t)ep->rowsum[ch] * 128u));
-                    out[r][0] = _mm512_sub_epi32(acc[r][0], corr);
-                    out[r][1] = _mm512_sub_epi32(acc[r][1], corr);
-                }
-                for (int64_t r = 0; r < rows; r++) store_row(out[r][0], out[r][1], blk * 8 + r, ow0, nc, &e, NULL, 0);
-                if (ep->act != LSEG_ACT_NONE)
-                    lseg_bias_activation(e.y + blk * 8 * ep->ldy + ow0, rows, nc, ep->ldy, NULL, NULL, ep->act, ep->alpha);
+                if (width == 48) direct_tile_48(xq, wb, &g, w, oh, ow0, nc, blk, cout, ep);
+                else direct_tile_32(xq, wb, &g, w, oh, ow0, nc, blk, cout, ep);
             }
+            ow0 += nc;
         }
     }
 }

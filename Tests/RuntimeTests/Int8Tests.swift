@@ -171,6 +171,9 @@ final class Int8Tests: XCTestCase {
             ConvCase(x: [1, 16, 6, 6], w: [24, 16, 3, 3], attrs: ConvAttrs(pads: [1, 1, 1, 1])),
             ConvCase(x: [1, 4, 6, 6], w: [6, 2, 3, 3], attrs: ConvAttrs(pads: [1, 1, 1, 1], group: 2)),
             ConvCase(x: [1, 3, 64, 64], w: [8, 3, 32, 32], attrs: ConvAttrs(strides: [32, 32])),
+            // Direct path rows of 48-position tiles: 100 = 48 + 48 + a 32-wide tile of 4; 81 = 48 + 33.
+            ConvCase(x: [1, 8, 3, 100], w: [10, 8, 3, 3], attrs: ConvAttrs(pads: [1, 1, 1, 1])),
+            ConvCase(x: [1, 5, 2, 81], w: [9, 5, 1, 3], attrs: ConvAttrs(pads: [0, 1, 0, 1])),
         ]
         let acts: [Activation] = [.gelu, .none, .relu, .leakyRelu(alpha: 0.2)]
         for (ci, c) in convCases.enumerated() {
