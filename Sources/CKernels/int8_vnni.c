@@ -95,33 +95,70 @@ VNNI void lseg_i8_vnni_tile(const int8_t *a, const int32_t *sums, const uint8_t 
         lseg_bias_activation(ep->y + lo * ep->ldy + j0, hi - lo, nc, ep->ldy, NULL, NULL, ep->act, ep->alpha);
 }
 
+/* Transposes 8 channel rows x 16 token lanes into token rows of 8 channels, two tokens a vector:
+   out[2j] holds tokens j (low 256 bits) and 4 + j, out[2j + 1] tokens 8 + j and 12 + j. */
+VNNI static inline void transpose_8x16(const __m512i r[8], __m512i out[8]) {
+    __m512i t[8], u[8];
+    for (int p = 0; p < 4; p++) {
+        t[2 * p] = _mm512_unpacklo_epi32(r[2 * p], r[2 * p + 1]);
+        t[2 * p + 1] = _mm512_unpackhi_epi32(r[2 * p], r[2 * p + 1]);
+    }
+    /* u[j] (j < 4): token 4L + j of lane L, channels 0-3; u[4 + j]: channels 4-7. */
+    for (int h = 0; h < 2; h++) {
+        u[4 * h + 0] = _mm512_unpacklo_epi64(t[4 * h + 0], t[4 * h + 2]);
+        u[4 * h + 1] = _mm512_unpackhi_epi64(t[4 * h + 0], t[4 * h + 2]);
+        u[4 * h + 2] = _mm512_unpacklo_epi64(t[4 * h + 1], t[4 * h + 3]);
+        u[4 * h + 3] = _mm512_unpackhi_epi64(t[4 * h + 1], t[4 * h + 3]);
+    }
+    /* out[2j]: tokens j (lanes 0-1) and 4 + j (lanes 2-3); out[2j + 1]: tokens 8 + j and 12 + j. */
+    for (int j = 0; j < 4; j++) {
+        const __m512i lo = _mm512_shuffle_i32x4(u[j], u[4 + j], _MM_SHUFFLE(1, 0, 1, 0));
+        const __m512i hi = _mm512_shuffle_i32x4(u[j], u[4 + j], _MM_SHUFFLE(3, 2, 3, 2));
+        out[2 * j] = _mm512_shuffle_i32x4(lo, lo, _MM_SHUFFLE(3, 1, 2, 0));
+        out[2 * j + 1] = _mm512_shuffle_i32x4(hi, hi, _MM_SHUFFLE(3, 1, 2, 0));
+    }
+}
+
 VNNI void lseg_i8_vnni_linear(const int8_t *w, const int32_t *wsum, const uint8_t *cols, int64_t m, int64_t n,
                               int64_t k, int64_t i_begin, int64_t i_end, int64_t panel_begin, int64_t panel_end,
                               const lseg_i8_epilogue *ep) {
     const int64_t kp = k;
-    const __m512i lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-    const __m512i stride = _mm512_mullo_epi32(lanes, _mm512_set1_epi32((int32_t)ep->ldy));
     if (i_end > n) i_end = n;
     for (int64_t pn = panel_begin; pn < panel_end; pn++) {
         const uint8_t *b = cols + pn * kp * 32;
         const int64_t j0 = pn * 32, nc = m - j0 < 32 ? m - j0 : 32;
-        const __mmask16 m0 = nc >= 16 ? 0xFFFF : (__mmask16)((1u << nc) - 1);
-        const __mmask16 m1 = nc <= 16 ? 0 : nc >= 32 ? 0xFFFF : (__mmask16)((1u << (nc - 16)) - 1);
         for (int64_t i = i_begin; i < i_end; i += 8) {
             const int8_t *a = w + i * kp;
             __m512i acc[8][2];
             accumulate_8x32(a, b, kp, acc);
-            /* Row r is output channel i + r for 32 tokens: the same value as the packed path's
-               epilogue, (raw + zp_shift * rowsum) * scale + bias, scattered down the token rows. */
-            for (int r = 0; r < 8; r++) {
-                const int64_t ch = i + r;
-                const int32_t off = (int32_t)((uint32_t)ep->zp_shift * (uint32_t)ep->rowsum[ch] - (uint32_t)wsum[ch] * 128u);
-                const __m512 sc = _mm512_set1_ps(ep->scale[ch]), bi = _mm512_set1_ps(ep->bias ? ep->bias[ch] : 0.0f);
-                const __m512 y0 = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc[r][0], _mm512_set1_epi32(off))), sc), bi);
-                const __m512 y1 = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc[r][1], _mm512_set1_epi32(off))), sc), bi);
-                float *y = ep->y + j0 * ep->ldy + ch;
-                _mm512_mask_i32scatter_ps(y, m0, stride, y0, 4);
-                _mm512_mask_i32scatter_ps(y + 16 * ep->ldy, m1, stride, y1, 4);
+            /* Row r is output channel i + r for 32 tokens. Transposed in registers, each token's 8
+               channels are contiguous in y; then the same value as the packed path's epilogue,
+               (raw + zp_shift * rowsum) * scale + bias, two tokens per vector. */
+            __m256i off8, sc8, bi8;
+            {
+                int32_t off[8];
+                for (int r = 0; r < 8; r++)
+                    off[r] = (int32_t)((uint32_t)ep->zp_shift * (uint32_t)ep->rowsum[i + r] - (uint32_t)wsum[i + r] * 128u);
+                off8 = _mm256_loadu_si256((const __m256i *)off);
+                sc8 = _mm256_castps_si256(_mm256_loadu_ps(ep->scale + i));
+                bi8 = ep->bias ? _mm256_castps_si256(_mm256_loadu_ps(ep->bias + i)) : _mm256_setzero_si256();
+            }
+            const __m512i off = _mm512_broadcast_i64x4(off8);
+            const __m512 sc = _mm512_castsi512_ps(_mm512_broadcast_i64x4(sc8));
+            const __m512 bi = _mm512_castsi512_ps(_mm512_broadcast_i64x4(bi8));
+            for (int h = 0; h < 2; h++) {
+                __m512i rows[8], tok[8];
+                for (int r = 0; r < 8; r++) rows[r] = acc[r][h];
+                transpose_8x16(rows, tok);
+                for (int q = 0; q < 8; q++) {
+                    /* tok[q] holds tokens base and base + 4 (q even: j = q / 2, base = j;
+                       q odd: base = 8 + j). */
+                    const int64_t jj = q / 2, t0 = 16 * h + (q % 2 ? 8 : 0) + jj, t1 = t0 + 4;
+                    const __m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(tok[q], off)), sc), bi);
+                    float *y = ep->y + (j0 + t0) * ep->ldy + i;
+                    if (t0 < nc) _mm256_storeu_ps(y, _mm512_castps512_ps256(v));
+                    if (t1 < nc) _mm256_storeu_pd((double *)(y + 4 * ep->ldy), _mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+                }
             }
         }
         if (ep->act != LSEG_ACT_NONE)
@@ -129,24 +166,49 @@ VNNI void lseg_i8_vnni_linear(const int8_t *w, const int32_t *wsum, const uint8_
     }
 }
 
-void lseg_i8_vnni_quantize_cols(const float *x, int64_t ldx, int64_t m, int64_t k, float scale, int32_t zp,
-                                int64_t panel_begin, int64_t panel_end, uint8_t *cols) {
-    const int64_t kp = (k + 3) / 4 * 4;
+/* Same rounding as the scalar quantize_shifted (division, half to even, NaN -> zp, clamp),
+   without the shift: q in 0...255. */
+VNNI static inline __m512i quantize16(__m512 x, __m512 scale, __m512 zp) {
+    __m512 q = _mm512_add_ps(_mm512_roundscale_ps(_mm512_div_ps(x, scale), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), zp);
+    q = _mm512_mask_mov_ps(q, _mm512_cmp_ps_mask(q, q, _CMP_UNORD_Q), zp);
+    q = _mm512_min_ps(_mm512_max_ps(q, _mm512_setzero_ps()), _mm512_set1_ps(255.0f));
+    return _mm512_cvtps_epi32(q);
+}
+
+static inline uint8_t quantize_unsigned(float v, float scale, int32_t zp) {
+    float q = nearbyintf(v / scale) + (float)zp;
+    if (q != q) q = (float)zp;
+    if (q < 0.0f) q = 0.0f;
+    if (q > 255.0f) q = 255.0f;
+    return (uint8_t)(int32_t)q;
+}
+
+VNNI void lseg_i8_vnni_quantize_cols(const float *x, int64_t ldx, int64_t m, int64_t k, float scale, int32_t zp,
+                                     int64_t panel_begin, int64_t panel_end, uint8_t *cols) {
+    const int64_t kp = (k + 3) / 4 * 4, k16 = k / 16 * 16;
+    const __m512 vs = _mm512_set1_ps(scale), vz = _mm512_set1_ps((float)zp);
     for (int64_t pn = panel_begin; pn < panel_end; pn++) {
         uint8_t *panel = cols + pn * kp * 32;
         for (int64_t t = 0; t < 32; t++) {
             const int64_t j = pn * 32 + t;
-            for (int64_t i = 0; i < kp; i++) {
-                uint8_t v = 128; /* shifted 0 */
-                if (j < m && i < k) {
-                    float q = nearbyintf(x[j * ldx + i] / scale) + (float)zp;
-                    if (q != q) q = (float)zp;
-                    if (q < 0.0f) q = 0.0f;
-                    if (q > 255.0f) q = 255.0f;
-                    v = (uint8_t)(int32_t)q;
-                }
-                panel[(i / 4) * 128 + t * 4 + i % 4] = v;
+            uint8_t *dst = panel + t * 4;
+            if (j >= m) {
+                for (int64_t g = 0; g < kp / 4; g++) memset(dst + g * 128, 128, 4); /* shifted 0 */
+                continue;
             }
+            const float *xr = x + j * ldx;
+            /* 16 values are 4 groups of 4 bytes, one per 128-byte group row of the panel. */
+            for (int64_t i = 0; i < k16; i += 16) {
+                const __m128i q = _mm512_cvtepi32_epi8(quantize16(_mm512_loadu_ps(xr + i), vs, vz));
+                uint8_t *d = dst + (i / 4) * 128;
+                int32_t g4[4];
+                _mm_storeu_si128((__m128i *)g4, q);
+                memcpy(d, &g4[0], 4);
+                memcpy(d + 128, &g4[1], 4);
+                memcpy(d + 256, &g4[2], 4);
+                memcpy(d + 384, &g4[3], 4);
+            }
+            for (int64_t i = k16; i < kp; i++) dst[(i / 4) * 128 + i % 4] = i < k ? quantize_unsigned(xr[i], scale, zp) : 128;
         }
     }
 }
@@ -154,7 +216,7 @@ void lseg_i8_vnni_quantize_cols(const float *x, int64_t ldx, int64_t m, int64_t 
 /* ---- direct convolution ---- */
 
 typedef struct {
-    int64_t c4, hp, wp, plane, taps, kd;
+    int64_t c4, hp, wp, row, group, taps, kd;
 } direct_geometry;
 
 static direct_geometry direct_geom(const lseg_i8_window *w) {
@@ -164,7 +226,11 @@ static direct_geometry direct_geom(const lseg_i8_window *w) {
     const int64_t cols = w->out_width + (w->kernel_w - 1) * w->dilation_w;
     g.hp = rows > w->height + w->pad_h ? rows : w->height + w->pad_h;
     g.wp = cols > w->width + w->pad_w ? cols : w->width + w->pad_w;
-    g.plane = g.hp * g.wp * 4;
+    /* Row-major [Hp][C/4][Wp][4]: a tile's channel groups for one input row lie within one
+       row of C/4 * Wp * 4 bytes (a plane per group put them a whole plane apart, 64+ streams
+       far apart for the prefetcher). */
+    g.group = g.wp * 4;
+    g.row = g.c4 * g.group;
     g.taps = w->kernel_h * w->kernel_w;
     g.kd = g.taps * g.c4;
     return g;
@@ -175,10 +241,10 @@ int lseg_i8_direct_supported(const lseg_i8_window *w) {
         && w->out_height > 0 && w->out_width > 0 && lseg_cpu_has_avx512_vnni();
 }
 
-/* The kernel reads up to 31 positions (124 bytes) past the last row of the last plane. */
+/* The kernel reads up to 31 positions (124 bytes) past the last group of the last row. */
 int64_t lseg_i8_direct_input_bytes(const lseg_i8_window *w) {
     const direct_geometry g = direct_geom(w);
-    return g.c4 * g.plane + 256;
+    return g.hp * g.row + 256;
 }
 
 int64_t lseg_i8_direct_weights_bytes(int64_t cout, const lseg_i8_window *w) {
@@ -199,15 +265,6 @@ void lseg_i8_direct_pack_weights(const int8_t *w, int64_t cout, const lseg_i8_wi
     }
 }
 
-/* Same rounding as the scalar quantize_shifted (division, half to even, NaN -> zp, clamp),
-   without the shift: q in 0...255. */
-VNNI static inline __m512i quantize16(__m512 x, __m512 scale, __m512 zp) {
-    __m512 q = _mm512_add_ps(_mm512_roundscale_ps(_mm512_div_ps(x, scale), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), zp);
-    q = _mm512_mask_mov_ps(q, _mm512_cmp_ps_mask(q, q, _CMP_UNORD_Q), zp);
-    q = _mm512_min_ps(_mm512_max_ps(q, _mm512_setzero_ps()), _mm512_set1_ps(255.0f));
-    return _mm512_cvtps_epi32(q);
-}
-
 VNNI void lseg_i8_direct_quantize_input(const float *x, const lseg_i8_window *w, float scale, int32_t zp,
                                         int64_t g_begin, int64_t g_end, uint8_t *xq) {
     const direct_geometry g = direct_geom(w);
@@ -215,9 +272,8 @@ VNNI void lseg_i8_direct_quantize_input(const float *x, const lseg_i8_window *w,
     const uint32_t zp4 = (uint32_t)zp * 0x01010101u;
     const __m512 vs = _mm512_set1_ps(scale), vz = _mm512_set1_ps((float)zp);
     for (int64_t cg = g_begin; cg < g_end; cg++) {
-        uint32_t *plane = (uint32_t *)(xq + cg * g.plane);
         for (int64_t hp = 0; hp < g.hp; hp++) {
-            uint32_t *row = plane + hp * g.wp;
+            uint32_t *row = (uint32_t *)(xq + hp * g.row + cg * g.group);
             const int64_t h = hp - w->pad_h;
             if (h < 0 || h >= H) {
                 for (int64_t i = 0; i < g.wp; i++) row[i] = zp4;
@@ -240,50 +296,64 @@ VNNI void lseg_i8_direct_quantize_input(const float *x, const lseg_i8_window *w,
             }
         }
     }
-    if (g_end == g.c4) memset(xq + g.c4 * g.plane, (int)zp, 256);
+    if (g_end == g.c4) memset(xq + g.hp * g.row, (int)zp, 256);
 }
+
+/* One tile of the direct convolution: 8 output channels (block blk) x V * 16 positions of
+   output row oh from ow0 (nc of them stored). V = 3 on rows wide enough: 24 accumulators
+   share each broadcast weight, fewer load and front-end slots per vpdpbusd than V = 2. */
+#define DIRECT_TILE(NAME, V)                                                                              \
+VNNI static inline void NAME(const uint8_t *xq, const int8_t *wb, const direct_geometry *g,                 \
+                             const lseg_i8_window *w, int64_t oh, int64_t ow0, int64_t nc, int64_t blk,     \
+                             int64_t cout, const lseg_i8_epilogue *ep) {                                    \
+    __m512i acc[8][V];                                                                                     \
+    for (int r = 0; r < 8; r++) for (int v = 0; v < V; v++) acc[r][v] = _mm512_setzero_si512();             \
+    for (int64_t kh = 0; kh < w->kernel_h; kh++) {                                                         \
+        for (int64_t kw = 0; kw < w->kernel_w; kw++) {                                                     \
+            const uint8_t *src = xq + (oh + kh * w->dilation_h) * g->row + (ow0 + kw * w->dilation_w) * 4;  \
+            const int8_t *wt = wb + (kh * w->kernel_w + kw) * g->c4 * 32;                                   \
+            for (int64_t cg = 0; cg < g->c4; cg++) {                                                       \
+                __m512i bv[V];                                                                             \
+                for (int v = 0; v < V; v++) bv[v] = _mm512_loadu_si512(src + cg * g->group + 64 * v);      \
+                for (int r = 0; r < 8; r++) {                                                              \
+                    const __m512i av = _mm512_set1_epi32(load4(wt + cg * 32 + r * 4));                     \
+                    for (int v = 0; v < V; v++) acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], bv[v], av);    \
+                }                                                                                          \
+            }                                                                                              \
+        }                                                                                                  \
+    }                                                                                                      \
+    /* Inputs are q = shifted + 128: sum q w = raw + 128 * rowsum, as in the packed path. */               \
+    const int64_t rows = cout - blk * 8 < 8 ? cout - blk * 8 : 8;                                          \
+    const int64_t OW = w->out_width;                                                                       \
+    lseg_i8_epilogue e = *ep;                                                                              \
+    e.y = ep->y + oh * OW;                                                                                 \
+    for (int64_t r = 0; r < rows; r++) {                                                                   \
+        const __m512i corr = _mm512_set1_epi32((int32_t)((uint32_t)ep->rowsum[blk * 8 + r] * 128u));       \
+        __m512i out[V];                                                                                    \
+        for (int v = 0; v < V; v++) out[v] = _mm512_sub_epi32(acc[r][v], corr);                            \
+        store_row(out[0], out[1], blk * 8 + r, ow0, nc < 32 ? nc : 32, &e, NULL, 0);                       \
+        if (V == 3 && nc > 32) store_row(out[V - 1], out[V - 1], blk * 8 + r, ow0 + 32, nc - 32, &e, NULL, 0); \
+    }                                                                                                      \
+    if (ep->act != LSEG_ACT_NONE)                                                                          \
+        lseg_bias_activation(e.y + blk * 8 * ep->ldy + ow0, rows, nc, ep->ldy, NULL, NULL, ep->act, ep->alpha); \
+}
+DIRECT_TILE(direct_tile_32, 2)
+DIRECT_TILE(direct_tile_48, 3)
 
 VNNI void lseg_i8_direct_conv(const uint8_t *xq, const void *packed, int64_t cout, const lseg_i8_window *w,
                               int64_t oh_begin, int64_t oh_end, const lseg_i8_epilogue *ep) {
     const direct_geometry g = direct_geom(w);
     const int64_t OW = w->out_width, blocks = (cout + 7) / 8;
     for (int64_t oh = oh_begin; oh < oh_end; oh++) {
-        for (int64_t ow0 = 0; ow0 < OW; ow0 += 32) {
-            const int64_t nc = OW - ow0 < 32 ? OW - ow0 : 32;
+        for (int64_t ow0 = 0; ow0 < OW;) {
+            /* 48-wide tiles while more than 32 positions remain, then one 32-wide. */
+            const int64_t left = OW - ow0, width = left > 32 ? 48 : 32, nc = left < width ? left : width;
             for (int64_t blk = 0; blk < blocks; blk++) {
                 const int8_t *wb = (const int8_t *)packed + blk * g.kd * 32;
-                __m512i acc[8][2];
-                for (int r = 0; r < 8; r++) acc[r][0] = acc[r][1] = _mm512_setzero_si512();
-                for (int64_t kh = 0; kh < w->kernel_h; kh++) {
-                    for (int64_t kw = 0; kw < w->kernel_w; kw++) {
-                        const uint8_t *src = xq + ((oh + kh * w->dilation_h) * g.wp + ow0 + kw * w->dilation_w) * 4;
-                        const int8_t *wt = wb + (kh * w->kernel_w + kw) * g.c4 * 32;
-                        for (int64_t cg = 0; cg < g.c4; cg++) {
-                            const __m512i b0 = _mm512_loadu_si512(src + cg * g.plane);
-                            const __m512i b1 = _mm512_loadu_si512(src + cg * g.plane + 64);
-                            for (int r = 0; r < 8; r++) {
-                                const __m512i av = _mm512_set1_epi32(load4(wt + cg * 32 + r * 4));
-                                acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], b0, av);
-                                acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], b1, av);
-                            }
-                        }
-                    }
-                }
-                /* Inputs are q = shifted + 128: sum q w = raw + 128 * rowsum, as in the packed path. */
-                const int64_t rows = cout - blk * 8 < 8 ? cout - blk * 8 : 8;
-                lseg_i8_epilogue e = *ep;
-                e.y = ep->y + oh * OW;
-                __m512i out[8][2];
-                for (int r = 0; r < 8; r++) {
-                    const int64_t ch = blk * 8 + (r < rows ? r : 0);
-                    const __m512i corr = _mm512_set1_epi32((int32_t)((uint32_t)ep->rowsum[ch] * 128u));
-                    out[r][0] = _mm512_sub_epi32(acc[r][0], corr);
-                    out[r][1] = _mm512_sub_epi32(acc[r][1], corr);
-                }
-                for (int64_t r = 0; r < rows; r++) store_row(out[r][0], out[r][1], blk * 8 + r, ow0, nc, &e, NULL, 0);
-                if (ep->act != LSEG_ACT_NONE)
-                    lseg_bias_activation(e.y + blk * 8 * ep->ldy + ow0, rows, nc, ep->ldy, NULL, NULL, ep->act, ep->alpha);
+                if (width == 48) direct_tile_48(xq, wb, &g, w, oh, ow0, nc, blk, cout, ep);
+                else direct_tile_32(xq, wb, &g, w, oh, ow0, nc, blk, cout, ep);
             }
+            ow0 += nc;
         }
     }
 }

@@ -1,4 +1,5 @@
 import XCTest
+import CKernels
 @testable import Runtime
 import TestSupport
 
@@ -57,6 +58,27 @@ final class AttentionKernelTests: XCTestCase {
             for i in 0..<s { for j in 0..<s {
                 XCTAssertEqual(y[i * s + j].bitPattern, yFull[i * full + j].bitPattern, "length \(s) row \(i) col \(j)")
             } }
+        }
+    }
+
+    /// The register-blocked tiles (AVX-512 8x32, AVX2 6x16, portable 4x8) and the plain edge loop
+    /// give every output the same bits as one fused multiply-add per k in order from zero, at the
+    /// ViT's attention sizes (145 tokens, head width 64) and at sizes off every blocking.
+    func testBlockedTilesMatchInOrderFusedSumsBitExactly() {
+        for (m, k, n) in [(145, 64, 145), (145, 145, 64), (8, 5, 32), (9, 3, 33), (17, 70, 31), (1, 1, 1), (6, 16, 16)] {
+            let a = rng.floats(m * k), b = rng.floats(k * n)
+            var expected = [Float](repeating: 0, count: m * n)
+            for i in 0..<m { for j in 0..<n {
+                var s: Float = 0
+                for p in 0..<k { s = s.addingProduct(a[i * k + p], b[p * n + j]) }
+                expected[i * n + j] = s
+            } }
+            // Variants this CPU lacks fall back to a lower one (still checked).
+            for variant: Int32 in [0, 1, 2] {
+                var c = [Float](repeating: .nan, count: m * n)
+                lseg_small_matmul_f32_variant(variant, a, k, b, n, &c, n, m, k, n)
+                XCTAssertEqual(c.map(\.bitPattern), expected.map(\.bitPattern), "variant \(variant) \(m)x\(k)x\(n)")
+            }
         }
     }
 }

@@ -157,8 +157,10 @@ final class Int8Tests: XCTestCase {
         // x86-64 machines we build for have AVX2 and every aarch64 has NEON: a missing path is a bug.
         XCTAssertFalse(paths.isEmpty, "no SIMD int8 path detected on this CPU")
         var rng = SeededRandom(seed: 41)
-        // The last three take the VNNI path that reads [N, K] weights in place (K % 4 == 0, N % 8 == 0).
-        let linearShapes = [(23, 19, 45), (1, 70, 33), (40, 1, 7), (9, 33, 128), (37, 64, 96), (1, 8, 4), (70, 40, 12)]
+        // The last five take the VNNI path that reads [N, K] weights in place (K % 4 == 0, N % 8 == 0);
+        // the ViT-like 145 tokens end in a 17-token panel (leaky ReLU, then GELU; depth 36 is off the 16-wide quantize).
+        let linearShapes = [(23, 19, 45), (1, 70, 33), (40, 1, 7), (9, 33, 128), (37, 64, 96), (1, 8, 4), (70, 40, 12),
+                            (145, 40, 64), (145, 96, 36)]
         struct ConvCase { var x: [Int]; var w: [Int]; var attrs: ConvAttrs }
         let convCases = [
             ConvCase(x: [1, 5, 9, 8], w: [7, 5, 3, 3], attrs: ConvAttrs(strides: [1, 2], pads: [1, 1, 1, 1])),
@@ -169,6 +171,9 @@ final class Int8Tests: XCTestCase {
             ConvCase(x: [1, 16, 6, 6], w: [24, 16, 3, 3], attrs: ConvAttrs(pads: [1, 1, 1, 1])),
             ConvCase(x: [1, 4, 6, 6], w: [6, 2, 3, 3], attrs: ConvAttrs(pads: [1, 1, 1, 1], group: 2)),
             ConvCase(x: [1, 3, 64, 64], w: [8, 3, 32, 32], attrs: ConvAttrs(strides: [32, 32])),
+            // Direct path rows of 48-position tiles: 100 = 48 + 48 + a 32-wide tile of 4; 81 = 48 + 33.
+            ConvCase(x: [1, 8, 3, 100], w: [10, 8, 3, 3], attrs: ConvAttrs(pads: [1, 1, 1, 1])),
+            ConvCase(x: [1, 5, 2, 81], w: [9, 5, 1, 3], attrs: ConvAttrs(pads: [0, 1, 0, 1])),
         ]
         let acts: [Activation] = [.gelu, .none, .relu, .leakyRelu(alpha: 0.2)]
         for (ci, c) in convCases.enumerated() {

@@ -31,6 +31,10 @@ void lseg_unary_f32_variant(int op, const float *x, float *y, size_t n, int use_
    fused multiply-adds (a zero tail of k does not change it). For small attention products. */
 void lseg_small_matmul_f32(const float *a, size_t lda, const float *b, size_t ldb, float *c, size_t ldc,
                            size_t m, size_t k, size_t n);
+/* The same with the code variant capped (0 portable, 1 AVX2, 2 AVX-512; a variant this CPU lacks
+   falls back to the next lower one), so tests can check that every variant gives the same bits. */
+void lseg_small_matmul_f32_variant(int variant, const float *a, size_t lda, const float *b, size_t ldb, float *c,
+                                   size_t ldc, size_t m, size_t k, size_t n);
 /* Softmax over contiguous rows of length n. A row of all -inf gives NaN (as ONNX Runtime). */
 void lseg_softmax_rows_f32(const float *x, float *y, size_t rows, size_t n);
 /* LayerNorm over contiguous rows: y = (x - mean) / sqrt(var + eps) * scale + bias (bias may be NULL). */

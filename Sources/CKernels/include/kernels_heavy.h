@@ -42,6 +42,15 @@ void lseg_im2col_2d(const float *x, const lseg_window *w, int64_t c_begin, int64
 void lseg_col2im(const float *col, const lseg_window *w, int64_t c_begin, int64_t c_end,
                  int64_t p_begin, int64_t p_end, float *y);
 
+/* Non-overlapping 2-D conv transpose (kernel == stride, no padding, dilation 1, output exactly
+   input * stride): col is W^T X for grid positions [p_begin, p_end) as [C * KH * KW][p_end - p_begin];
+   writes y[c][h * KH + a][w * KW + t] = col[(c * KH * KW + a * KW + t)][p - p_begin] + bias[c]
+   (bias may be NULL) for channels [c_begin, c_end) and p = h * in_w + w in the range. y points at
+   channel 0 of [C][in_h * KH][in_w * KW]. */
+void lseg_conv_transpose_scatter_2d(const float *col, int64_t in_h, int64_t in_w, int64_t kernel_h, int64_t kernel_w,
+                                    const float *bias, int64_t c_begin, int64_t c_end, int64_t p_begin, int64_t p_end,
+                                    float *y);
+
 /* Depthwise 2-D convolution (one filter per channel) for channels [c_begin, c_end).
    x: [C, H, W] (w->image), y: [C, OH, OW] (w->grid), weight: [C, KH, KW]; bias may be NULL. */
 void lseg_depthwise_conv2d(const float *x, const float *weight, const float *bias, float *y,

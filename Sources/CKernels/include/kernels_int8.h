@@ -103,9 +103,9 @@ void lseg_i8_vnni_quantize_cols(const float *x, int64_t ldx, int64_t m, int64_t 
 
 /* Direct convolution (AVX-512 VNNI only; lseg_i8_path_available(LSEG_I8_AVX512_VNNI) must hold):
    stride 1, one group, 1-D or 2-D (height 1), any kernel size, padding and dilation. No im2col:
-   the input is quantized once into a padded, channel-interleaved layout [ceil(C/4)][Hp][Wp][4]
-   of unsigned q (the padding holds the zero point), and each kernel tile reads 32 consecutive
-   output positions of one output row straight from it.
+   the input is quantized once into a padded, channel-interleaved layout [Hp][ceil(C/4)][Wp][4]
+   of unsigned q (the padding holds the zero point), and each kernel tile reads 48 (or, for the
+   last 32 or fewer of a row, 32) consecutive output positions of one output row straight from it.
    Weights are packed once: [ceil(Cout/8)][KH*KW][ceil(C/4)][8][4] int8 (lseg_i8_direct_weights_*).
    The output (channel-major [Cout][OH*OW], ep->ldy = OH*OW, channel_axis 0) gets the same
    floats as the packed path's epilogue. */

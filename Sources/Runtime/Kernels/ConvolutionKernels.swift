@@ -81,6 +81,10 @@ enum ConvolutionKernels {
         let pin = g.inSize, pout = g.outSize, m = g.outChannels, c = g.inChannels
         let cg = c / g.group, mg = m / g.group, kk = g.kernelSize, rows = mg * kk
         if g.batch == 0 || m == 0 || pout == 0 { return }
+        if ConvTransposeKernels.isNonOverlapping(g) {
+            try ConvTransposeKernels.nonOverlapping(g, x: x, weight: weight, bias: bias, y: y, activation: activation, ctx)
+            return
+        }
         y.initialize(repeating: 0, count: g.batch * m * pout)
         var window = g.window(transpose: true)
         if pin > 0 && rows > 0 {
