@@ -1,0 +1,207 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The fused LSeg head, tile by tile over output rows: (optionally) bilinearly resample a few
+/// rows of C-channel pixels into a channel-major tile, take each pixel's squared norm, multiply
+/// the features [N, C] by the tile with one GEMM written straight into the output rows of every
+/// label, then scale each pixel's column by scale / norm. Nothing full-size is materialized: the
+/// scratch is one tile per worker.
+enum NormalizedProjectionKernels {
+    /// Tile and scratch geometry, shared by the plan (workspace size) and the run.
+    struct Tiling {
+        /// Output rows per tile and tiles in the output.
+        var rowsPerTile: Int
+        var tiles: Int
+        /// Floats of one worker's scratch (rounded up to 64 bytes).
+        var slotFloats: Int
+        /// Workers the workspace has room for.
+        var slots: Int
+
+        /// Pixels a tile aims at: a [C, pixels] tile of 512 channels stays within L2.
+        static let targetPixels = 256
+
+        init(_ s: NormalizedProjection.Shapes, upsampled: Bool) {
+            let width = max(s.width, 1)
+            rowsPerTile = max(1, min(Self.targetPixels / width, max(s.height, 1)))
+            tiles = (s.height + rowsPerTile - 1) / rowsPerTile
+            let pixels = rowsPerTile * width
+            // Channel-major tile + two resampled source rows when upsampling; per-pixel norms always.
+            let floats = (upsampled ? s.channels * pixels + 2 * width : 0) + pixels
+            slotFloats = (floats + 15) / 16 * 16
+            slots = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 16, tiles))
+        }
+
+        var slotBytes: Int { slotFloats * MemoryLayout<Float>.size }
+        var workspaceBytes: Int { tiles == 0 ? 0 : slots * slotBytes }
+    }
+
+    /// One axis of bilinear taps: output coordinate o blends source i0[o] and i1[o] with weight w[o] on i1.
+    struct Taps {
+        var i0: [Int], i1: [Int], w: [Float]
+
+        init(_ plan: ResizeOp.Plan, axis: Int, _ attrs: ResizeAttrs) {
+            let t = ResizeKernels.axisTaps(plan, axis: axis, attrs)
+            if t.taps == 1 {
+                i0 = t.index; i1 = t.index; w = Array(repeating: 0, count: t.index.count)
+            } else {
+                let n = t.index.count / 2
+                i0 = (0..<n).map { t.index[2 * $0] }
+                i1 = (0..<n).map { t.index[2 * $0 + 1] }
+                w = (0..<n).map { t.weight[2 * $0 + 1] }
+            }
+        }
+    }
+
+    static func resizeAttrs(_ u: NormalizedProjectionAttrs.Upsample) -> ResizeAttrs {
+        ResizeAttrs(mode: .linear, coordinateTransformation: u.coordinateTransformation)
+    }
+
+    static func run(_ s: NormalizedProjection.Shapes, plan: ResizeOp.Plan?, _ attrs: NormalizedProjectionAttrs,
+                    x: UnsafePointer<Float>, features: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+                    _ ctx: ExecContext) throws {
+        let plane = s.height * s.width
+        if plane == 0 || s.labels == 0 { return }
+        let tiling = Tiling(s, upsampled: plan != nil)
+        guard let ws = ctx.workspace, ctx.workspaceBytes >= tiling.slotBytes else {
+            throw OpError("workspace of \(ctx.workspaceBytes) bytes is smaller than one tile's \(tiling.slotBytes)")
+        }
+        if s.channels == 0 {
+            // Empty vectors: 0 / 0 under every guard but clampNorm with epsilon > 0.
+            let v: Float = { if case .clampNorm(let e) = attrs.normGuard, e > 0 { return 0 } else { return .nan } }()
+            y.update(repeating: v, count: s.labels * plane)
+            return
+        }
+        let rowTaps = plan.map { Taps($0, axis: 2, resizeAttrs(attrs.upsample!)) }
+        let colTaps = plan.map { Taps($0, axis: 3, resizeAttrs(attrs.upsample!)) }
+        let slots = min(ctx.threads, ctx.workspaceBytes / tiling.slotBytes, tiling.tiles)
+        // Per tile: the GEMM (2 N C flops a pixel) plus resampling and norms (about 4 C).
+        let costPerSlot = (tiling.tiles / slots + 1) * tiling.rowsPerTile * s.width * s.channels * (s.labels + 4)
+        let workspace = ws.assumingMemoryBound(to: Float.self)
+        var failure: Error?
+        let lock = PThreadLock()
+        ctx.parallelFor(slots, costPerItem: costPerSlot) { range in
+            for slot in range {
+                let scratch = workspace + slot * tiling.slotFloats
+                let first = tiling.tiles * slot / slots, last = tiling.tiles * (slot + 1) / slots
+                for t in first..<last {
+                    let r0 = t * tiling.rowsPerTile, r1 = min(r0 + tiling.rowsPerTile, s.height)
+                    do {
+                        try tile(s, rows: r0..<r1, rowTaps: rowTaps, colTaps: colTaps, attrs, x: x, features: features,
+                                 y: y, scratch: scratch)
+                    } catch {
+                        lock.lock(); failure = failure ?? error; lock.unlock()
+                        return
+                    }
+                }
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Output rows `rows` of every label.
+    private static func tile(_ s: NormalizedProjection.Shapes, rows: Range<Int>, rowTaps: Taps?, colTaps: Taps?,
+                             _ attrs: NormalizedProjectionAttrs, x: UnsafePointer<Float>, features: UnsafePointer<Float>,
+                             y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) throws {
+        let c = s.channels, w = s.width, plane = s.height * s.width
+        let pixels = rows.count * w, p0 = rows.lowerBound * w
+        // The channel-major [C, pixels] matrix the GEMM reads, and its leading dimension.
+        let b: UnsafePointer<Float>, ldb: Int
+        let norms: UnsafeMutablePointer<Float>
+        if let rowTaps, let colTaps {
+            let q = scratch
+            let h0 = q + c * pixels, h1 = h0 + w
+            norms = h1 + w
+            let inPlane = s.inHeight * s.inWidth
+            for ch in 0..<c {
+                let src = x + ch * inPlane
+                for (k, r) in rows.enumerated() {
+                    let a0 = rowTaps.i0[r], a1 = rowTaps.i1[r]
+                    horizontal(src + a0 * s.inWidth, colTaps, out: h0, count: w)
+                    if a1 != a0 { horizontal(src + a1 * s.inWidth, colTaps, out: h1, count: w) } else { h1.update(from: h0, count: w) }
+                    let w1 = rowTaps.w[r], w0 = 1 - w1
+                    let out = q + ch * pixels + k * w
+                    for o in 0..<w { out[o] = w0 * h0[o] + w1 * h1[o] }
+                }
+            }
+            b = UnsafePointer(q); ldb = pixels
+        } else {
+            norms = scratch
+            b = x + p0; ldb = plane
+        }
+        norms.update(repeating: 0, count: pixels)
+        for ch in 0..<c {
+            let v = b + ch * ldb
+            for p in 0..<pixels { norms[p] += v[p] * v[p] }
+        }
+        try GemmKernels.sgemm(transA: false, transB: false, m: s.labels, n: pixels, k: c, alpha: 1,
+                              a: features, lda: c, b: b, ldb: ldb, beta: 0, c: y + p0, ldc: plane, threads: 1)
+        let scale = attrs.scale
+        switch attrs.normGuard {
+        case .none: for p in 0..<pixels { norms[p] = scale / norms[p].squareRoot() }
+        case .clampNorm(let e): for p in 0..<pixels { norms[p] = scale / max(norms[p].squareRoot(), e) }
+        case .addToSquaredSum(let e): for p in 0..<pixels { norms[p] = scale / (norms[p] + e).squareRoot() }
+        }
+        for n in 0..<s.labels {
+            let out = y + n * plane + p0
+            for p in 0..<pixels { out[p] *= norms[p] }
+        }
+    }
+
+    /// One source row resampled to the output width (the same blend as the Resize kernel).
+    @inline(__always)
+    private static func horizontal(_ row: UnsafePointer<Float>, _ t: Taps, out: UnsafeMutablePointer<Float>, count: Int) {
+        t.i0.withUnsafeBufferPointer { i0 in
+            t.i1.withUnsafeBufferPointer { i1 in
+                t.w.withUnsafeBufferPointer { wx in
+                    for o in 0..<count { out[o] = (1 - wx[o]) * row[i0[o]] + wx[o] * row[i1[o]] }
+                }
+            }
+        }
+    }
+
+    // MARK: scalar reference
+
+    /// Pixel by pixel in double: resample each channel with the Resize taps, norm, dot with
+    /// every feature row, scale. x is [1, C, h, w], features [N, C]; returns [1, N, H, W] values.
+    static func reference(_ attrs: NormalizedProjectionAttrs, x: [Float], xShape: [Int], features: [Float],
+                          featureShape: [Int]) throws -> [Float] {
+        let (s, plan) = try NormalizedProjection.shapes(attrs, x: xShape, features: featureShape)
+        let rowTaps = plan.map { Taps($0, axis: 2, resizeAttrs(attrs.upsample!)) }
+        let colTaps = plan.map { Taps($0, axis: 3, resizeAttrs(attrs.upsample!)) }
+        let plane = s.height * s.width, inPlane = s.inHeight * s.inWidth
+        var y = [Float](repeating: 0, count: s.labels * plane)
+        var u = [Double](repeating: 0, count: s.channels)
+        for i in 0..<s.height {
+            for j in 0..<s.width {
+                for ch in 0..<s.channels {
+                    let base = ch * inPlane
+                    if let rowTaps, let colTaps {
+                        func at(_ r: Int, _ c: Int) -> Double { Double(x[base + r * s.inWidth + c]) }
+                        let wy = Double(rowTaps.w[i]), wx = Double(colTaps.w[j])
+                        let top = (1 - wx) * at(rowTaps.i0[i], colTaps.i0[j]) + wx * at(rowTaps.i0[i], colTaps.i1[j])
+                        let bottom = (1 - wx) * at(rowTaps.i1[i], colTaps.i0[j]) + wx * at(rowTaps.i1[i], colTaps.i1[j])
+                        u[ch] = (1 - wy) * top + wy * bottom
+                    } else {
+                        u[ch] = Double(x[base + i * s.width + j])
+                    }
+                }
+                let sum = u.reduce(0) { $0 + $1 * $1 }
+                let norm: Double
+                switch attrs.normGuard {
+                case .none: norm = sum.squareRoot()
+                case .clampNorm(let e): norm = max(sum.squareRoot(), Double(e))
+                case .addToSquaredSum(let e): norm = (sum + Double(e)).squareRoot()
+                }
+                for n in 0..<s.labels {
+                    var dot = 0.0
+                    for ch in 0..<s.channels { dot += u[ch] * Double(features[n * s.channels + ch]) }
+                    y[n * plane + i * s.width + j] = Float(Double(attrs.scale) * dot / norm)
+                }
+            }
+        }
+        return y
+    }
+}
