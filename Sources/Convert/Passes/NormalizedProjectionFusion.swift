@@ -57,7 +57,7 @@ public enum NormalizedProjectionFusion {
         let t1 = g.nodes[i]
         guard case .transpose(let perm1) = t1.op, perm1 == [0, 2, 3, 1], t1.inputs.count == 1, t1.outputs.count == 1 else { return nil }
         let t = t1.outputs[0]
-        guard let tShape = fixedShape(g, t), tShape.count == 4, tShape[0] == 1 else { return nil }
+        guard g.valueInfo[t]?.dtype == .float32, let tShape = fixedShape(g, t), tShape.count == 4, tShape[0] == 1 else { return nil }
         let (height, width, channels) = (tShape[1], tShape[2], tShape[3])
         guard height > 0, width > 0, channels > 0 else { return nil }
         var nodes = [i]
