@@ -28,8 +28,9 @@ enum NormalizedProjectionKernels {
             rowsPerTile = max(1, min(Self.targetPixels / width, max(s.height, 1)))
             tiles = (s.height + rowsPerTile - 1) / rowsPerTile
             let pixels = rowsPerTile * width
-            // Channel-major tile + two resampled source rows when upsampling; per-pixel norms always.
-            let floats = (upsampled ? s.channels * pixels + 2 * width : 0) + pixels
+            // Channel-major tile + two horizontally resampled source rows of every channel when
+            // upsampling (consecutive output rows share them); per-pixel norms always.
+            let floats = (upsampled ? s.channels * pixels + 2 * s.channels * width : 0) + pixels
             slotFloats = (floats + 15) / 16 * 16
             slots = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 16, tiles))
         }
@@ -86,11 +87,12 @@ enum NormalizedProjectionKernels {
             for slot in range {
                 let scratch = workspace + slot * tiling.slotFloats
                 let first = tiling.tiles * slot / slots, last = tiling.tiles * (slot + 1) / slots
+                var cached = (-1, -1)
                 for t in first..<last {
                     let r0 = t * tiling.rowsPerTile, r1 = min(r0 + tiling.rowsPerTile, s.height)
                     do {
-                        try tile(s, rows: r0..<r1, rowTaps: rowTaps, colTaps: colTaps, attrs, x: x, features: features,
-                                 y: y, scratch: scratch)
+                        try tile(s, tiling, rows: r0..<r1, rowTaps: rowTaps, colTaps: colTaps, attrs, x: x, features: features,
+                                 y: y, scratch: scratch, cached: &cached)
                     } catch {
                         lock.lock(); failure = failure ?? error; lock.unlock()
                         return
@@ -101,10 +103,11 @@ enum NormalizedProjectionKernels {
         if let failure { throw failure }
     }
 
-    /// Output rows `rows` of every label.
-    private static func tile(_ s: NormalizedProjection.Shapes, rows: Range<Int>, rowTaps: Taps?, colTaps: Taps?,
+    /// Output rows `rows` of every label. `cached` names the source rows whose resampled copies
+    /// the scratch holds (-1: none), kept across the tiles of one worker.
+    private static func tile(_ s: NormalizedProjection.Shapes, _ tiling: Tiling, rows: Range<Int>, rowTaps: Taps?, colTaps: Taps?,
                              _ attrs: NormalizedProjectionAttrs, x: UnsafePointer<Float>, features: UnsafePointer<Float>,
-                             y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) throws {
+                             y: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, cached: inout (Int, Int)) throws {
         let c = s.channels, w = s.width, plane = s.height * s.width
         let pixels = rows.count * w, p0 = rows.lowerBound * w
         // The channel-major [C, pixels] matrix the GEMM reads, and its leading dimension.
@@ -112,17 +115,33 @@ enum NormalizedProjectionKernels {
         let norms: UnsafeMutablePointer<Float>
         if let rowTaps, let colTaps {
             let q = scratch
-            let h0 = q + c * pixels, h1 = h0 + w
-            norms = h1 + w
+            // The two cached source-row sets, each [C, W], after the tile of the largest size.
+            let cacheBase = q + c * tiling.rowsPerTile * w
+            let slot0 = cacheBase, slot1 = cacheBase + c * w
+            norms = slot1 + c * w
             let inPlane = s.inHeight * s.inWidth
-            for ch in 0..<c {
-                let src = x + ch * inPlane
-                for (k, r) in rows.enumerated() {
-                    let a0 = rowTaps.i0[r], a1 = rowTaps.i1[r]
-                    horizontal(src + a0 * s.inWidth, colTaps, out: h0, count: w)
-                    if a1 != a0 { horizontal(src + a1 * s.inWidth, colTaps, out: h1, count: w) } else { h1.update(from: h0, count: w) }
-                    let w1 = rowTaps.w[r], w0 = 1 - w1
-                    let out = q + ch * pixels + k * w
+            func resample(_ sourceRow: Int, into dst: UnsafeMutablePointer<Float>) {
+                for ch in 0..<c { horizontal(x + ch * inPlane + sourceRow * s.inWidth, colTaps, out: dst + ch * w, count: w) }
+            }
+            for (k, r) in rows.enumerated() {
+                let a0 = rowTaps.i0[r], a1 = rowTaps.i1[r]
+                // Find or make both source rows, keeping a slot that holds the other one.
+                var s0 = cached.0 == a0 ? 0 : (cached.1 == a0 ? 1 : -1)
+                if s0 < 0 {
+                    s0 = cached.0 == a1 && a1 != a0 ? 1 : 0
+                    resample(a0, into: s0 == 0 ? slot0 : slot1)
+                    if s0 == 0 { cached.0 = a0 } else { cached.1 = a0 }
+                }
+                var s1 = (s0 == 0 ? cached.0 : cached.1) == a1 ? s0 : ((s0 == 0 ? cached.1 : cached.0) == a1 ? 1 - s0 : -1)
+                if s1 < 0 {
+                    s1 = 1 - s0
+                    resample(a1, into: s1 == 0 ? slot0 : slot1)
+                    if s1 == 0 { cached.0 = a1 } else { cached.1 = a1 }
+                }
+                let top = s0 == 0 ? slot0 : slot1, bottom = s1 == 0 ? slot0 : slot1
+                let w1 = rowTaps.w[r], w0 = 1 - w1
+                for ch in 0..<c {
+                    let out = q + ch * pixels + k * w, h0 = top + ch * w, h1 = bottom + ch * w
                     for o in 0..<w { out[o] = w0 * h0[o] + w1 * h1[o] }
                 }
             }
