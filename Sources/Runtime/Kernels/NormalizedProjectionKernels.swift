@@ -4,10 +4,13 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// The fused LSeg head, tile by tile over output rows: (optionally) bilinearly resample a few
-/// rows of C-channel pixels into a channel-major tile, take each pixel's squared norm, multiply
-/// the features [N, C] by the tile with one GEMM written straight into the output rows of every
-/// label, then scale each pixel's column by scale / norm. Nothing full-size is materialized: the
+/// The fused LSeg head, tile by tile over output rows. Without an upsample the GEMM reads x in
+/// place (channel-major); with one, each source row is transposed to pixel-major [w, C] and
+/// resampled horizontally (two such rows are cached per worker: consecutive output rows share
+/// them), output rows are blended vertically into a pixel-major [pixels, C] tile, so every
+/// interpolation step is a contiguous vector loop over channels. Then each pixel's squared norm,
+/// one GEMM of the features [N, C] with the tile written straight into the output rows of every
+/// label, and a scale of each pixel by scale / norm. Nothing full-size is materialized: the
 /// scratch is one tile per worker.
 enum NormalizedProjectionKernels {
     /// Tile and scratch geometry, shared by the plan (workspace size) and the run.
@@ -28,9 +31,9 @@ enum NormalizedProjectionKernels {
             rowsPerTile = max(1, min(Self.targetPixels / width, max(s.height, 1)))
             tiles = (s.height + rowsPerTile - 1) / rowsPerTile
             let pixels = rowsPerTile * width
-            // Channel-major tile + two horizontally resampled source rows of every channel when
-            // upsampling (consecutive output rows share them); per-pixel norms always.
-            let floats = (upsampled ? s.channels * pixels + 2 * s.channels * width : 0) + pixels
+            // When upsampling: the pixel-major tile, two resampled source rows [W, C] and one
+            // transposed source row [w, C]. Per-pixel norms always.
+            let floats = (upsampled ? s.channels * (pixels + 2 * width + s.inWidth) : 0) + pixels
             slotFloats = (floats + 15) / 16 * 16
             slots = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 16, tiles))
         }
@@ -113,26 +116,36 @@ enum NormalizedProjectionKernels {
         // The channel-major [C, pixels] matrix the GEMM reads, and its leading dimension.
         let b: UnsafePointer<Float>, ldb: Int
         let norms: UnsafeMutablePointer<Float>
+        let transB: Bool
         if let rowTaps, let colTaps {
             let q = scratch
-            // The two cached source-row sets, each [C, W], after the tile of the largest size.
-            let cacheBase = q + c * tiling.rowsPerTile * w
-            let slot0 = cacheBase, slot1 = cacheBase + c * w
-            norms = slot1 + c * w
-            let inPlane = s.inHeight * s.inWidth
+            let slot0 = q + c * tiling.rowsPerTile * w, slot1 = slot0 + c * w
+            let transposed = slot1 + c * w
+            norms = transposed + c * s.inWidth
+            let inPlane = s.inHeight * s.inWidth, iw = s.inWidth
             func resample(_ sourceRow: Int, into dst: UnsafeMutablePointer<Float>) {
-                for ch in 0..<c { horizontal(x + ch * inPlane + sourceRow * s.inWidth, colTaps, out: dst + ch * w, count: w) }
+                let src = x + sourceRow * iw
+                for ch in 0..<c {
+                    let from = src + ch * inPlane
+                    for i in 0..<iw { transposed[i * c + ch] = from[i] }
+                }
+                for o in 0..<w {
+                    let a = transposed + colTaps.i0[o] * c, b = transposed + colTaps.i1[o] * c, out = dst + o * c
+                    let w1 = colTaps.w[o], w0 = 1 - w1
+                    for ch in 0..<c { out[ch] = w0 * a[ch] + w1 * b[ch] }
+                }
             }
             for (k, r) in rows.enumerated() {
                 let a0 = rowTaps.i0[r], a1 = rowTaps.i1[r]
                 // Find or make both source rows, keeping a slot that holds the other one.
                 var s0 = cached.0 == a0 ? 0 : (cached.1 == a0 ? 1 : -1)
                 if s0 < 0 {
-                    s0 = cached.0 == a1 && a1 != a0 ? 1 : 0
+                    s0 = cached.0 == a1 ? 1 : 0
                     resample(a0, into: s0 == 0 ? slot0 : slot1)
                     if s0 == 0 { cached.0 = a0 } else { cached.1 = a0 }
                 }
-                var s1 = (s0 == 0 ? cached.0 : cached.1) == a1 ? s0 : ((s0 == 0 ? cached.1 : cached.0) == a1 ? 1 - s0 : -1)
+                let held = (s0 == 0 ? cached.0 : cached.1, s0 == 0 ? cached.1 : cached.0)
+                var s1 = held.0 == a1 ? s0 : (held.1 == a1 ? 1 - s0 : -1)
                 if s1 < 0 {
                     s1 = 1 - s0
                     resample(a1, into: s1 == 0 ? slot0 : slot1)
@@ -140,22 +153,22 @@ enum NormalizedProjectionKernels {
                 }
                 let top = s0 == 0 ? slot0 : slot1, bottom = s1 == 0 ? slot0 : slot1
                 let w1 = rowTaps.w[r], w0 = 1 - w1
-                for ch in 0..<c {
-                    let out = q + ch * pixels + k * w, h0 = top + ch * w, h1 = bottom + ch * w
-                    for o in 0..<w { out[o] = w0 * h0[o] + w1 * h1[o] }
-                }
+                let out = q + k * w * c
+                for e in 0..<(w * c) { out[e] = w0 * top[e] + w1 * bottom[e] }
             }
-            b = UnsafePointer(q); ldb = pixels
+            // Squared norms of contiguous pixel vectors, eight partial sums at a time.
+            for p in 0..<pixels { norms[p] = squaredNorm(q + p * c, c) }
+            b = UnsafePointer(q); ldb = c; transB = true
         } else {
             norms = scratch
-            b = x + p0; ldb = plane
+            b = x + p0; ldb = plane; transB = false
+            norms.update(repeating: 0, count: pixels)
+            for ch in 0..<c {
+                let v = b + ch * ldb
+                for p in 0..<pixels { norms[p] += v[p] * v[p] }
+            }
         }
-        norms.update(repeating: 0, count: pixels)
-        for ch in 0..<c {
-            let v = b + ch * ldb
-            for p in 0..<pixels { norms[p] += v[p] * v[p] }
-        }
-        try GemmKernels.sgemm(transA: false, transB: false, m: s.labels, n: pixels, k: c, alpha: 1,
+        try GemmKernels.sgemm(transA: false, transB: transB, m: s.labels, n: pixels, k: c, alpha: 1,
                               a: features, lda: c, b: b, ldb: ldb, beta: 0, c: y + p0, ldc: plane, threads: 1)
         let scale = attrs.scale
         switch attrs.normGuard {
@@ -169,16 +182,19 @@ enum NormalizedProjectionKernels {
         }
     }
 
-    /// One source row resampled to the output width (the same blend as the Resize kernel).
+    /// Sum of squares of `count` contiguous floats (eight lanes, then the lanes summed).
     @inline(__always)
-    private static func horizontal(_ row: UnsafePointer<Float>, _ t: Taps, out: UnsafeMutablePointer<Float>, count: Int) {
-        t.i0.withUnsafeBufferPointer { i0 in
-            t.i1.withUnsafeBufferPointer { i1 in
-                t.w.withUnsafeBufferPointer { wx in
-                    for o in 0..<count { out[o] = (1 - wx[o]) * row[i0[o]] + wx[o] * row[i1[o]] }
-                }
-            }
+    private static func squaredNorm(_ v: UnsafePointer<Float>, _ count: Int) -> Float {
+        var acc = SIMD8<Float>(repeating: 0)
+        var i = 0
+        while i + 8 <= count {
+            let u = UnsafeRawPointer(v + i).loadUnaligned(as: SIMD8<Float>.self)
+            acc.addProduct(u, u)
+            i += 8
         }
+        var sum = acc.sum()
+        while i < count { sum += v[i] * v[i]; i += 1 }
+        return sum
     }
 
     // MARK: scalar reference
