@@ -125,14 +125,26 @@ enum NormalizedProjectionKernels {
             let inPlane = s.inHeight * s.inWidth, iw = s.inWidth
             func resample(_ sourceRow: Int, into dst: UnsafeMutablePointer<Float>) {
                 let src = x + sourceRow * iw
-                for ch in 0..<c {
+                // Eight channels at a time: eight contiguous reads, one 32-byte write per pixel.
+                var ch = 0
+                while ch + 8 <= c {
+                    let f = src + ch * inPlane
+                    for i in 0..<iw {
+                        let v = SIMD8<Float>(f[i], f[i + inPlane], f[i + 2 * inPlane], f[i + 3 * inPlane],
+                                             f[i + 4 * inPlane], f[i + 5 * inPlane], f[i + 6 * inPlane], f[i + 7 * inPlane])
+                        UnsafeMutableRawPointer(transposed + i * c + ch).storeBytes(of: v, as: SIMD8<Float>.self)
+                    }
+                    ch += 8
+                }
+                while ch < c {
                     let from = src + ch * inPlane
                     for i in 0..<iw { transposed[i * c + ch] = from[i] }
+                    ch += 1
                 }
                 for o in 0..<w {
                     let a = transposed + colTaps.i0[o] * c, b = transposed + colTaps.i1[o] * c, out = dst + o * c
-                    let w1 = colTaps.w[o], w0 = 1 - w1
-                    for ch in 0..<c { out[ch] = w0 * a[ch] + w1 * b[ch] }
+                    let w1 = colTaps.w[o]
+                    blend(out, a, b, w0: 1 - w1, w1: w1, count: c)
                 }
             }
             for (k, r) in rows.enumerated() {
@@ -152,9 +164,8 @@ enum NormalizedProjectionKernels {
                     if s1 == 0 { cached.0 = a1 } else { cached.1 = a1 }
                 }
                 let top = s0 == 0 ? slot0 : slot1, bottom = s1 == 0 ? slot0 : slot1
-                let w1 = rowTaps.w[r], w0 = 1 - w1
-                let out = q + k * w * c
-                for e in 0..<(w * c) { out[e] = w0 * top[e] + w1 * bottom[e] }
+                let w1 = rowTaps.w[r]
+                blend(q + k * w * c, top, bottom, w0: 1 - w1, w1: w1, count: w * c)
             }
             // Squared norms of contiguous pixel vectors, eight partial sums at a time.
             for p in 0..<pixels { norms[p] = squaredNorm(q + p * c, c) }
@@ -163,10 +174,7 @@ enum NormalizedProjectionKernels {
             norms = scratch
             b = x + p0; ldb = plane; transB = false
             norms.update(repeating: 0, count: pixels)
-            for ch in 0..<c {
-                let v = b + ch * ldb
-                for p in 0..<pixels { norms[p] += v[p] * v[p] }
-            }
+            for ch in 0..<c { accumulateSquares(norms, b + ch * ldb, count: pixels) }
         }
         try GemmKernels.sgemm(transA: false, transB: transB, m: s.labels, n: pixels, k: c, alpha: 1,
                               a: features, lda: c, b: b, ldb: ldb, beta: 0, c: y + p0, ldc: plane, threads: 1)
@@ -176,10 +184,51 @@ enum NormalizedProjectionKernels {
         case .clampNorm(let e): for p in 0..<pixels { norms[p] = scale / max(norms[p].squareRoot(), e) }
         case .addToSquaredSum(let e): for p in 0..<pixels { norms[p] = scale / (norms[p] + e).squareRoot() }
         }
-        for n in 0..<s.labels {
-            let out = y + n * plane + p0
-            for p in 0..<pixels { out[p] *= norms[p] }
+        for n in 0..<s.labels { multiply(y + n * plane + p0, by: norms, count: pixels) }
+    }
+
+    // Vector loops: the pointers may alias as far as the compiler knows, so plain loops over
+    // them stay scalar; these load and store eight lanes explicitly.
+
+    /// out = w0 * a + w1 * b, elementwise (the Resize kernel's blend).
+    @inline(__always)
+    private static func blend(_ out: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                              w0: Float, w1: Float, count: Int) {
+        let v0 = SIMD8<Float>(repeating: w0), v1 = SIMD8<Float>(repeating: w1)
+        var i = 0
+        while i + 8 <= count {
+            let x = UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self)
+            let y = UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(out + i).storeBytes(of: v0 * x + v1 * y, as: SIMD8<Float>.self)
+            i += 8
         }
+        while i < count { out[i] = w0 * a[i] + w1 * b[i]; i += 1 }
+    }
+
+    /// acc += v * v, elementwise.
+    @inline(__always)
+    private static func accumulateSquares(_ acc: UnsafeMutablePointer<Float>, _ v: UnsafePointer<Float>, count: Int) {
+        var i = 0
+        while i + 8 <= count {
+            let x = UnsafeRawPointer(v + i).loadUnaligned(as: SIMD8<Float>.self)
+            let s = UnsafeRawPointer(acc + i).loadUnaligned(as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(acc + i).storeBytes(of: s + x * x, as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < count { acc[i] += v[i] * v[i]; i += 1 }
+    }
+
+    /// y *= f, elementwise.
+    @inline(__always)
+    private static func multiply(_ y: UnsafeMutablePointer<Float>, by f: UnsafePointer<Float>, count: Int) {
+        var i = 0
+        while i + 8 <= count {
+            let a = UnsafeRawPointer(y + i).loadUnaligned(as: SIMD8<Float>.self)
+            let b = UnsafeRawPointer(f + i).loadUnaligned(as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(y + i).storeBytes(of: a * b, as: SIMD8<Float>.self)
+            i += 8
+        }
+        while i < count { y[i] *= f[i]; i += 1 }
     }
 
     /// Sum of squares of `count` contiguous floats (eight lanes, then the lanes summed).
@@ -189,7 +238,7 @@ enum NormalizedProjectionKernels {
         var i = 0
         while i + 8 <= count {
             let u = UnsafeRawPointer(v + i).loadUnaligned(as: SIMD8<Float>.self)
-            acc.addProduct(u, u)
+            acc += u * u
             i += 8
         }
         var sum = acc.sum()
