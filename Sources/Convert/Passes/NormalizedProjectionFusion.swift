@@ -30,7 +30,6 @@ public enum NormalizedProjectionFusion {
             if let constant = match.transposedFeatures {
                 let name = g.freshValueName("\(match.featuresName)_rows")
                 g.initializers[name] = constant
-                g.valueInfo[name] = ValueInfo(name: name, dtype: .float32, shape: constant.shape.map { .fixed($0) })
                 match.node.inputs[1] = name
             }
             removed.formUnion(match.nodes)
