@@ -25,6 +25,10 @@ extension Plan {
         case .convTranspose:
             guard let x = inputs.first ?? nil, inputs.count > 1, let w = inputs[1] else { return 0 }
             return 2 * Double(x.count) * Double(w.shape.dropFirst().reduce(1, *))
+        case .normalizedProjection:
+            // The projection onto the features; resampling and norms are elementwise work.
+            guard inputs.count > 1, let f = inputs[1], f.shape.count == 2 else { return 0 }
+            return 2 * Double(out.count) * Double(f.shape[1])
         default:
             return 0
         }

@@ -83,6 +83,12 @@ public enum Op: Sendable, Equatable, Codable {
     /// int8 Conv: inputs x (float32 NCHW), weight (int8 [Cout, Cin/group, kh, kw], per-output-
     /// channel scales), optional bias (float32 [Cout]); float32 out, like qLinear.
     case qConv(QConvAttrs)
+
+    // Fused heads (written by Convert).
+    /// LSeg's head: x (float32 [1, C, h, w]) optionally resized bilinearly to [1, C, H, W],
+    /// every pixel's C channels divided by their L2 norm, projected onto the rows of features
+    /// (float32 [N, C]) and multiplied by `attrs.scale`: output float32 [1, N, H, W].
+    case normalizedProjection(NormalizedProjectionAttrs)
 }
 
 public struct QLinearAttrs: Sendable, Equatable, Codable {
@@ -296,6 +302,7 @@ extension Op {
         case .dequantizeLinear: return "DequantizeLinear"
         case .qLinear: return "QLinear"
         case .qConv: return "QConv"
+        case .normalizedProjection: return "NormalizedProjection"
         }
     }
 }

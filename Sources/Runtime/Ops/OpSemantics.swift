@@ -100,6 +100,7 @@ public final class ExecContext: @unchecked Sendable {
 /// The families that implement ops, one file (and one kernel file) each.
 public enum OpFamily: String, Sendable, CaseIterable {
     case elementwise, reduction, normalization, movement, shapeOps, linearAlgebra, convolution, pooling, resize, quantization, int8
+    case projection
 }
 
 extension Op {
@@ -122,6 +123,7 @@ extension Op {
         case .resize: return .resize
         case .quantizeLinear, .dequantizeLinear: return .quantization
         case .qLinear, .qConv: return .int8
+        case .normalizedProjection: return .projection
         }
     }
 
@@ -141,7 +143,7 @@ extension Op {
              .abs, .reciprocal, .not, .floor, .ceil, .sin, .cos, .leakyRelu, .gelu, .quickGelu, .clip,
              .cast, .identity, .matMul, .gemm, .linear, .conv, .convTranspose, .batchNorm, .layerNorm,
              .softmax, .maxPool, .averagePool, .argMax, .transpose, .flatten, .concat, .gather, .gatherND,
-             .shape, .quantizeLinear, .dequantizeLinear, .qLinear, .qConv:
+             .shape, .quantizeLinear, .dequantizeLinear, .qLinear, .qConv, .normalizedProjection:
             return []
         }
     }
@@ -169,6 +171,7 @@ extension Op {
             case .resize: return try ResizeOp.infer(self, inputs)
             case .quantization: return try Quantization.infer(self, inputs)
             case .int8: return try Int8Ops.infer(self, inputs)
+            case .projection: return try NormalizedProjection.infer(self, inputs)
             }
         } catch let e as OpError {
             throw RuntimeError.badNode(node: node, op: typeName, what: e.what)
@@ -181,6 +184,7 @@ extension Op {
         case .linearAlgebra: return LinearAlgebra.workspaceBytes(self, inputs, outputs)
         case .convolution: return Convolution.workspaceBytes(self, inputs, outputs)
         case .int8: return Int8Ops.workspaceBytes(self, inputs, outputs)
+        case .projection: return NormalizedProjection.workspaceBytes(self, inputs, outputs)
         case .elementwise, .reduction, .normalization, .movement, .shapeOps, .pooling, .resize, .quantization:
             return 0
         }
@@ -201,6 +205,7 @@ extension Op {
             case .resize: try ResizeOp.run(self, inputs, outputs, ctx)
             case .quantization: try Quantization.run(self, inputs, outputs, ctx)
             case .int8: try Int8Ops.run(self, inputs, outputs, ctx)
+            case .projection: try NormalizedProjection.run(self, inputs, outputs, ctx)
             }
         } catch let e as OpError {
             throw RuntimeError.badNode(node: node, op: typeName, what: e.what)
