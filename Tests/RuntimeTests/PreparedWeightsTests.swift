@@ -106,3 +106,56 @@ import TestSupport
         #expect(r.error < 1e-4)
     }
 }
+
+/// A model's weight-only nodes (here float16 weights cast to float32, as in an fp16 pack) are
+/// evaluated once per model by ModelRunner: the result is an initializer of the graph it plans,
+/// so it is prepared once and shared by every plan, instead of one copy and one transform per run.
+@Suite struct ModelRunnerWeightFoldingTests {
+    private func castModel(seed: UInt64) -> (Model, Tensor) {
+        var g = Graph(name: "main")
+        g.inputs = [ValueInfo(name: "x", dtype: .float32, shape: [.fixed(1), .fixed(16), .symbol("h"), .symbol("w")])]
+        g.outputs = [ValueInfo(name: "y", dtype: .float32, shape: nil)]
+        var rng = SeededRandom(seed: seed)
+        let w32 = Tensor.float32(rng.floats(16 * 144), shape: [16, 16, 3, 3])
+        let w16 = try! Eval.evaluate(.cast(to: .float16), [w32])[0]
+        g.initializers["w"] = w16
+        g.nodes = [Node(name: "cast", op: .cast(to: .float32), inputs: ["w"], outputs: ["wf"]),
+                   Node(name: "conv", op: .conv(ConvAttrs(pads: [1, 1, 1, 1])), inputs: ["x", "wf"], outputs: ["y"])]
+        return (Model(graphs: [g]), try! Eval.evaluate(.cast(to: .float32), [w16])[0])
+    }
+
+    @Test func castWeightIsFoldedOnceAndPrepared() throws {
+        let (model, wf) = castModel(seed: 11)
+        let runner = ModelRunner(model: model, threads: 2)
+        var rng = SeededRandom(seed: 12)
+        var preparedAfterFirst = 0
+        // Two input sizes: two plans (both Winograd: at least 32 tiles), one prepared filter set.
+        for (round, side) in [24, 28, 24].enumerated() {
+            let x = Tensor.float32(rng.floats(16 * side * side), shape: [1, 16, side, side])
+            let got = try runner.run(graph: "main", inputs: ["x": x])["y"]!.scalars(as: Float.self)
+            let want = try Eval.evaluate(.conv(ConvAttrs(pads: [1, 1, 1, 1])), [x, wf])[0].scalars(as: Float.self)
+            let err = zip(got, want).map { abs($0 - $1) }.max()!
+            #expect(err < 1e-4, "round \(round): max error \(err)")
+            if round == 0 { preparedAfterFirst = runner.prepared.byteCount }
+        }
+        #expect(preparedAfterFirst > 0, "the cast weight is prepared")
+        #expect(runner.prepared.byteCount == preparedAfterFirst, "one prepared copy for every plan")
+    }
+
+    @Test func foldingLeavesGraphOutputsAndOverridableInitializersAlone() throws {
+        var g = Graph(name: "main")
+        g.inputs = [ValueInfo(name: "bias", dtype: .float32, shape: [.fixed(2)])]   // initializer as default input
+        g.outputs = [ValueInfo(name: "scaled", dtype: .float32, shape: nil), ValueInfo(name: "sum", dtype: .float32, shape: nil)]
+        g.initializers["a"] = .float32([1, 2], shape: [2])
+        g.initializers["bias"] = .float32([10, 20], shape: [2])
+        g.nodes = [Node(name: "neg", op: .neg, inputs: ["a"], outputs: ["negated"]),
+                   Node(name: "scale", op: .mul, inputs: ["negated", "a"], outputs: ["scaled"]),
+                   Node(name: "sum", op: .add, inputs: ["a", "bias"], outputs: ["sum"])]
+        let f = ModelRunner.foldingWeightNodes(g)
+        #expect(f.nodes.map(\.name) == ["scale", "sum"], "only the weight-only node that feeds no output folds")
+        #expect(f.initializers["negated"]?.scalars(as: Float.self) == [-1, -2])
+        let out = try ModelRunner(model: Model(graphs: [g]), threads: 1).run(graph: "main", inputs: ["bias": .float32([100, 200], shape: [2])])
+        #expect(out["scaled"]?.scalars(as: Float.self) == [-1, -4])
+        #expect(out["sum"]?.scalars(as: Float.self) == [101, 202])
+    }
+}

@@ -18,6 +18,8 @@ public final class ModelRunner: @unchecked Sendable {
     /// Per graph, most recently used first; truncated runs are keyed by their cut shapes.
     private var cache: [String: [(shapes: [String: [Int]], session: Session)]] = [:]
     private var truncatable: [String: Graph] = [:]
+    /// Per graph: the graph with its weight-only nodes evaluated once (see `foldingWeightNodes`).
+    private var weightFolded: [String: Graph] = [:]
     private let lock = PThreadLock()
     /// Sessions kept per graph (each holds its own arena).
     public static let sessionsPerGraph = 4
@@ -54,6 +56,12 @@ public final class ModelRunner: @unchecked Sendable {
         guard var g = model.graph(named: name) else {
             throw RuntimeError.badInput(name: name, what: "no graph of that name (graphs: \(model.graphs.map(\.name).joined(separator: ", ")))")
         }
+        if let folded = weightFolded[name] {
+            g = folded
+        } else {
+            g = ModelRunner.foldingWeightNodes(g, threads: threads)
+            weightFolded[name] = g
+        }
         if truncated, let record = model.metadata.sequenceTruncation?[name] {
             if truncatable[name] == nil { truncatable[name] = ModelRunner.withSymbolicLength(g, record) }
             g = truncatable[name]!
@@ -63,6 +71,39 @@ public final class ModelRunner: @unchecked Sendable {
         s.observer = observer
         cache[key] = Array(([(inputShapes, s)] + entries).prefix(ModelRunner.sessionsPerGraph))
         return s
+    }
+
+    /// The graph with every node that reads only initializers (float16 weights cast to float32,
+    /// int8 weights dequantized) evaluated once and stored as an initializer. Each plan would
+    /// otherwise fold its own copy: one copy per cached plan instead of one per model, and a
+    /// per-plan copy cannot be prepared once (`Session` prepares only the graph's initializers,
+    /// whose addresses are not reused while the model lives), so an fp16 pack re-transformed its
+    /// Winograd filters on every run. A node whose evaluation fails is left for the plan, which
+    /// reports it. Graph outputs and initializers that double as graph inputs stay as they are.
+    public static func foldingWeightNodes(_ g: Graph, threads: Int = 1) -> Graph {
+        var out = g
+        let inputNames = Set(g.inputs.map(\.name)), outputNames = Set(g.outputs.map(\.name))
+        var kept: [Node] = []
+        kept.reserveCapacity(g.nodes.count)
+        for node in g.nodes {
+            let names = node.inputs.filter { !$0.isEmpty }
+            let foldable = !names.isEmpty
+                && names.allSatisfy { out.initializers[$0] != nil && !inputNames.contains($0) }
+                && node.outputs.allSatisfy { !outputNames.contains($0) && out.initializers[$0] == nil }
+            guard foldable, let results = try? Eval.evaluate(node.op, node.inputs.map { $0.isEmpty ? nil : out.initializers[$0] },
+                                                             node: node.name, threads: threads),
+                  results.count >= node.outputs.count else {
+                kept.append(node)
+                continue
+            }
+            for (name, t) in zip(node.outputs, results) where !name.isEmpty { out.initializers[name] = t }
+        }
+        out.nodes = kept
+        // Initializers only the folded nodes read are dropped from this copy (the model keeps its own).
+        var used = Set(outputNames)
+        for node in kept { for name in node.inputs where !name.isEmpty { used.insert(name) } }
+        out.initializers = out.initializers.filter { used.contains($0.key) || inputNames.contains($0.key) }
+        return out
     }
 
     /// A cut run has at least this many token rows (labels x positions); the converter verifies
