@@ -18,6 +18,14 @@ public final class Segmenter: @unchecked Sendable {
     public var bakedLabels: [String]? { model.metadata.bakedLabels }
     private var cachedLabels: [String] = []
     private var cachedFeatures: Tensor?
+    /// The pack's file mapping, when the model was read from one here: each image run
+    /// drops the mapped weights' pages once their node has run (see `runImage`).
+    private let pages: PackPages?
+    /// Drop each large mapped int8 weight's pages after its node in every image run (see
+    /// `runImage`); off, they stay resident once read.
+    public var releasesWeightPages = true
+    /// Bytes of mapped weight pages dropped after their nodes in the last image run.
+    public private(set) var releasedWeightBytes = 0
 
     public struct Result: Sendable {
         public var labels: [String]
@@ -32,11 +40,17 @@ public final class Segmenter: @unchecked Sendable {
     }
 
     public convenience init(packAt url: URL, threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
-        try self.init(model: try Pack.read(url), threads: threads)
+        let (model, pages) = try Pack.readMapped(url)
+        try self.init(model: model, pages: pages, threads: threads)
     }
 
-    public init(model: Model, threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
+    public convenience init(model: Model, threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
+        try self.init(model: model, pages: nil, threads: threads)
+    }
+
+    init(model: Model, pages: PackPages?, threads: Int) throws {
         self.model = model
+        self.pages = pages
         runner = ModelRunner(model: model, threads: threads)
         if let bytes = model.vocabularyBytes {
             tokenizer = try Tokenizer(mergesFileData: bytes, name: "pack vocabulary")
@@ -110,11 +124,37 @@ public final class Segmenter: @unchecked Sendable {
             guard let t = g.inputs.first(where: { $0.dtype == .int64 }) else { throw LSegError.badArgument("graph '\(g.name)' takes no token ids") }
             feeds[t.name] = try tokens(labels)
         }
-        let out = try runner.run(graph: g.name, inputs: feeds)
+        let out = try runImage(g, feeds)
         guard let name = g.outputs.first?.name, let logits = out[name], logits.rank == 4, logits.shape[1] == labels.count else {
             throw LSegError.badArgument("the image graph's output is not [1, N, H, W] logits")
         }
         return logits
+    }
+
+    /// Mapped weights of this size and up are released after their node runs.
+    static let releasableBytes = 64 << 10
+
+    /// Runs the image graph; as each node finishes, drops the resident pages of the large
+    /// weights it read from the pack's mapping (raw blobs: int8 weights, above all). So a run holds the weights of
+    /// about one node at a time besides the prepared layouts and the arena, instead of every
+    /// weight at once. Dropped pages stay in the page cache: the next run maps them back with
+    /// minor faults (the kernel maps neighbouring cached pages per fault), no disk reads.
+    private func runImage(_ g: Graph, _ feeds: [String: Tensor]) throws -> [String: Tensor] {
+        guard let pages, releasesWeightPages, runner.observer == nil else { return try runner.run(graph: g.name, inputs: feeds) }
+        let (session, inputs) = try runner.preparedRun(graph: g.name, inputs: feeds)
+        let large = g.initializers.filter { $0.value.byteCount >= Segmenter.releasableBytes && pages.contains($0.value) }
+        // Planning this session may have read weights (folding them into float copies): drop
+        // those pages before the run starts.
+        for t in large.values { pages.release(t) }
+        var released = 0
+        session.observer = { node, _ in
+            for name in node.inputs { if let t = large[name] { released += pages.release(t) } }
+        }
+        defer {
+            session.observer = nil
+            releasedWeightBytes = released
+        }
+        return try session.run(inputs)
     }
 
     /// Segments `image` into `labels`.

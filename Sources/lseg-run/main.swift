@@ -54,6 +54,9 @@ struct Segment: ParsableCommand {
     @Option(help: "Threads (default: all cores).")
     var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    @Flag(help: "Keep the pack's mapped weights resident once read (by default each run drops a weight's pages after its node, so at most about one node's weights are resident at a time; set LSEG_RSS_TRACE to see memory per phase).")
+    var keepWeightPages = false
+
     func run() throws {
         do { try segment() } catch let e as ExitCode { throw e } catch { throw fail("lseg-run segment", error) }
     }
@@ -89,16 +92,25 @@ struct Segment: ParsableCommand {
             guard given?.isEmpty == false else { throw ValidationError("--labels is empty") }
         }
         let frames = try Self.frames(images)
+        MemoryTrace.mark("start")
         let segmenter = try Segmenter(packAt: URL(fileURLWithPath: pack), threads: threads)
+        MemoryTrace.mark("pack read")
         segmenter.runner.maxMemoryBytes = try maxMemoryBytes(maxMemory)
+        segmenter.releasesWeightPages = !keepWeightPages
         let names = try segmenter.resolveLabels(given)
         guard names.count <= Palette.colours.count else { throw ValidationError("at most \(Palette.colours.count) labels") }
         var latencies: [Double] = []
         for path in frames {
             let image = try ImageIO.read(path: path)
+            MemoryTrace.mark("image read")
             let t0 = ResourceUsage.now()
             let r = try segmenter.segment(image, labels: names)
             let ms = (ResourceUsage.now() - t0) * 1000
+            MemoryTrace.mark("segmented")
+            if MemoryTrace.enabled {
+                let mb = { (b: Int) in NumberText.fixed(Double(b) / 1e6, digits: 1) }
+                MemoryTrace.note("prepared weight layouts \(mb(segmenter.runner.prepared.byteCount)) MB, mapped weight pages released \(mb(segmenter.releasedWeightBytes)) MB")
+            }
             latencies.append(ms)
             if let out = try target(output, for: path, suffix: "mask", frames: frames.count) {
                 let bytes = try ImageIO.encodeLabelPNG(labels: r.labelMap.map { UInt8($0) }, width: r.width, height: r.height,
@@ -354,5 +366,34 @@ enum Trace {
             guard stride == 1 else { return nil }
             return memcmp(v.data, ref.data, ref.byteCount) == 0 ? nil : "values differ"
         }
+    }
+}
+
+/// With LSEG_RSS_TRACE set, prints the process's resident memory (total, anonymous, file-backed,
+/// peak; from /proc/self/status) on stderr at the phases of a run, to see where the peak goes.
+enum MemoryTrace {
+    static let enabled = getenv("LSEG_RSS_TRACE") != nil
+
+    static func note(_ text: String) {
+        var line = "rss: \(text)\n"
+        line.withUTF8 { _ = Glibc.write(2, $0.baseAddress, $0.count) }
+    }
+
+    static func mark(_ phase: String) {
+        guard enabled, let f = fopen("/proc/self/status", "r") else { return }
+        defer { fclose(f) }
+        var fields: [String: String] = [:]
+        var line = [CChar](repeating: 0, count: 256)
+        while fgets(&line, Int32(line.count), f) != nil {
+            let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            guard let colon = text.firstIndex(of: ":") else { continue }
+            let key = String(text[..<colon])
+            guard ["VmRSS", "RssAnon", "RssFile", "VmHWM"].contains(key) else { continue }
+            let kb = text[text.index(after: colon)...].split(whereSeparator: { $0 == " " || $0 == "\t" }).first.flatMap { Int($0) } ?? 0
+            fields[key] = String(kb / 1000)
+        }
+        let items = ["VmRSS", "RssAnon", "RssFile", "VmHWM"].map { "\($0) \(fields[$0] ?? "?")" }.joined(separator: ", ")
+        var report = "rss \(phase): \(items) MB\n"
+        report.withUTF8 { _ = Glibc.write(2, $0.baseAddress, $0.count) }
     }
 }

@@ -51,7 +51,8 @@ enum BlobCodec {
         let codec = preferredCodec(for: tensor.dtype, byteCount: raw.count)
         if codec == .planes { return try encodePlanes(tensor, raw: raw, options: options) ?? rawBlob }
         // Compression must save at least `minimumGain`; a smaller output buffer lets zstd give up early.
-        let gain = Int((Double(raw.count) * options.minimumGain).rounded(.up))
+        let minimumGain = tensor.dtype.byteSize == 1 ? max(options.minimumGain, options.byteTensorMinimumGain) : options.minimumGain
+        let gain = Int((Double(raw.count) * minimumGain).rounded(.up))
         let capacity = raw.count - max(gain, 1)
         guard capacity > 0 else { return rawBlob }
         var out = [UInt8](repeating: 0, count: capacity)

@@ -31,11 +31,14 @@ final class MappedFile: @unchecked Sendable {
 
     /// Tells the kernel the whole pages inside [offset, offset + count) are no longer needed; they
     /// are read again from the file if touched (the mapping is private and never written there).
-    func release(offset: Int, count n: Int) {
-        guard let pointer, n > 0 else { return }
+    /// Returns the bytes released.
+    @discardableResult
+    func release(offset: Int, count n: Int) -> Int {
+        guard let pointer, n > 0, offset >= 0, offset <= count - n else { return 0 }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let lo = (offset + page - 1) / page * page, hi = (offset + n) / page * page
-        if hi > lo { madvise(pointer + lo, hi - lo, Int32(MADV_DONTNEED)) }
+        guard hi > lo, madvise(pointer + lo, hi - lo, Int32(MADV_DONTNEED)) == 0 else { return 0 }
+        return hi - lo
     }
 
     var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: pointer, count: count) }

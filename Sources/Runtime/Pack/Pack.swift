@@ -21,6 +21,13 @@ public enum Pack {
         try PackReader(url: url).readModel(options: options)
     }
 
+    /// Reads a whole model as `read` does, with a handle on the file mapping its raw tensors
+    /// borrow, so a caller can drop weight pages it no longer needs from resident memory.
+    public static func readMapped(_ url: URL, options: PackReadOptions = .init()) throws -> (model: Model, pages: PackPages) {
+        let reader = try PackReader(url: url)
+        return (try reader.readModel(options: options), PackPages(file: reader.file))
+    }
+
     /// Checks that every graph's nodes are in execution order with every input defined before
     /// use (no cycles, no dangling or redefined values, every output produced), as Plan needs.
     /// `read` leaves this to Plan; `lseg-inspect --verify` calls it.
@@ -42,6 +49,11 @@ public struct PackWriteOptions: Sendable {
     public var minimumGain: Double = 0.05
     /// Tensors smaller than this many bytes are stored raw (not worth a zstd frame).
     public var rawBelowBytes: Int = 1024
+    /// One-byte tensors (int8 weights) are stored raw unless compression saves at least this
+    /// fraction: quantized weights save only about 9%, and a raw blob is mapped (shared between
+    /// processes, never copied, its pages releasable) where a compressed one is decoded into a
+    /// heap copy that stays resident for the model's life.
+    public var byteTensorMinimumGain: Double = 0.15
     /// Threads compressing blobs at once; the output does not depend on it.
     public var threads: Int = ProcessInfo.processInfo.activeProcessorCount
     /// About how many raw bytes are compressed per parallel batch: bounds the writer's memory
@@ -50,10 +62,11 @@ public struct PackWriteOptions: Sendable {
     /// Called after each blob is written with (raw tensor bytes done, raw tensor bytes in all).
     public var progress: (@Sendable (_ done: Int, _ total: Int) -> Void)?
 
-    public init(level: Int32 = 1, minimumGain: Double = 0.05, rawBelowBytes: Int = 1024,
+    public init(level: Int32 = 1, minimumGain: Double = 0.05, rawBelowBytes: Int = 1024, byteTensorMinimumGain: Double = 0.15,
                 threads: Int = ProcessInfo.processInfo.activeProcessorCount, batchBytes: Int = 64 << 20,
                 progress: (@Sendable (_ done: Int, _ total: Int) -> Void)? = nil) {
         self.level = level; self.minimumGain = minimumGain; self.rawBelowBytes = rawBelowBytes
+        self.byteTensorMinimumGain = byteTensorMinimumGain
         self.threads = threads; self.batchBytes = batchBytes; self.progress = progress
     }
 }
@@ -92,5 +105,31 @@ extension Model {
             if let t = g.initializers[name], t.dtype == .uint8 { return t.scalars(as: UInt8.self) }
         }
         return nil
+    }
+}
+
+/// The mapped file behind a pack's raw tensors. Releasing a tensor drops its whole pages from
+/// resident memory; they are read again from the file (page cache) if it is ever touched
+/// again, so the tensor stays valid. Worth it for weights a kernel has copied into a prepared
+/// layout and no longer reads.
+public final class PackPages: @unchecked Sendable {
+    let file: MappedFile
+
+    init(file: MappedFile) { self.file = file }
+
+    /// Whether `tensor`'s bytes lie in this mapping (a raw blob), not in a decoded heap copy.
+    public func contains(_ tensor: Tensor) -> Bool {
+        guard let base = file.pointer, tensor.byteCount > 0 else { return false }
+        let p = UnsafeRawPointer(tensor.storage.pointer), start = UnsafeRawPointer(base)
+        return p >= start && p + tensor.byteCount <= start + file.count
+    }
+
+    /// Drops the whole pages of `tensor` from resident memory when it lies in the mapping;
+    /// returns the bytes released (0 for a tensor decoded into memory of its own).
+    @discardableResult
+    public func release(_ tensor: Tensor) -> Int {
+        guard contains(tensor), let base = file.pointer else { return 0 }
+        let offset = UnsafeRawPointer(tensor.storage.pointer) - UnsafeRawPointer(base)
+        return file.release(offset: offset, count: tensor.byteCount)
     }
 }

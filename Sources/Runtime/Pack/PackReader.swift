@@ -194,8 +194,10 @@ struct PackReader {
                 }
             }
             // A compressed blob's file pages are not needed once decoded: drop them, so resident
-            // memory holds each weight once rather than twice.
-            if e.codec != .raw { mapping.release(offset: e.offset, count: e.storedSize) }
+            // memory holds each weight once rather than twice. A raw blob's pages were touched
+            // only by the checksum: drop them too, so a weight becomes resident when a kernel
+            // first reads it (from the page cache), not all at once at load.
+            if e.codec != .raw || options.verifyChecksums { mapping.release(offset: e.offset, count: e.storedSize) }
         }
         var storages: [String: TensorStorage] = [:]
         for (i, e) in entries.enumerated() { storages[e.name] = try results[i]!.get() }
