@@ -100,31 +100,47 @@ LSEG_WINO_AVX512 static void input_rows_avx512(float row[6][4 * SEG + 8], int64_
     }
 }
 
+/* A^T of F(4x4, 3x3) over six vectors, each sum in this order (every path gives the same bits):
+   o0 = m0 + (m1 + m2) + (m3 + m4), o1 = (m1 - m2) + 2 (m3 - m4), o2 = (m1 + m2) + 4 (m3 + m4),
+   o3 = (m1 - m2) + 8 (m3 - m4) + m5. */
+LSEG_WINO_AVX512 static inline void output_points_avx512(__m512 m0, __m512 m1, __m512 m2, __m512 m3, __m512 m4,
+                                                         __m512 m5, __m512 o[4]) {
+    const __m512 p = _mm512_add_ps(m1, m2), q = _mm512_sub_ps(m1, m2), r = _mm512_add_ps(m3, m4);
+    const __m512 e = _mm512_sub_ps(m3, m4);
+    o[0] = _mm512_add_ps(_mm512_add_ps(m0, p), r);
+    o[1] = _mm512_add_ps(q, _mm512_mul_ps(_mm512_set1_ps(2.0f), e));
+    o[2] = _mm512_add_ps(p, _mm512_mul_ps(_mm512_set1_ps(4.0f), r));
+    o[3] = _mm512_add_ps(_mm512_add_ps(q, _mm512_mul_ps(_mm512_set1_ps(8.0f), e)), m5);
+}
+
+/* Four component vectors of 16 tiles (plus bias) interleaved back into tile order: z[v] holds
+   outputs 16 v .. 16 v + 15 of the 4 * 16 (the inverse of the input's permutes). */
+LSEG_WINO_AVX512 static inline void interleave_tiles_avx512(const __m512 o[4], __m512 bias, __m512 z[4]) {
+    const __m512i lo = _mm512_setr_epi32(0, 8, 16, 24, 1, 9, 17, 25, 2, 10, 18, 26, 3, 11, 19, 27);
+    const __m512i hi = _mm512_setr_epi32(4, 12, 20, 28, 5, 13, 21, 29, 6, 14, 22, 30, 7, 15, 23, 31);
+    const __m512 o0 = _mm512_add_ps(o[0], bias), o1 = _mm512_add_ps(o[1], bias);
+    const __m512 o2 = _mm512_add_ps(o[2], bias), o3 = _mm512_add_ps(o[3], bias);
+    /* Tiles 0-7 and 8-15 of components (0, 1) and (2, 3), then tile-major order. */
+    const __m512 p01 = _mm512_shuffle_f32x4(o0, o1, 0x44), p23 = _mm512_shuffle_f32x4(o0, o1, 0xEE);
+    const __m512 q01 = _mm512_shuffle_f32x4(o2, o3, 0x44), q23 = _mm512_shuffle_f32x4(o2, o3, 0xEE);
+    z[0] = _mm512_permutex2var_ps(p01, lo, q01);
+    z[1] = _mm512_permutex2var_ps(p01, hi, q01);
+    z[2] = _mm512_permutex2var_ps(p23, lo, q23);
+    z[3] = _mm512_permutex2var_ps(p23, hi, q23);
+}
+
 /* The horizontal pass of the output transform for 16 tiles per vector, components interleaved
    back into tile order (the inverse of the input's permutes). out holds 4 * roundup(cnt, 16). */
 LSEG_WINO_AVX512 static void output_row_avx512(const float *e0, const float *e1, const float *e2, const float *e3,
                                                const float *e4, const float *e5, int64_t cnt, float bk, float *out) {
-    const __m512i lo = _mm512_setr_epi32(0, 8, 16, 24, 1, 9, 17, 25, 2, 10, 18, 26, 3, 11, 19, 27);
-    const __m512i hi = _mm512_setr_epi32(4, 12, 20, 28, 5, 13, 21, 29, 6, 14, 22, 30, 7, 15, 23, 31);
-    const __m512 bias = _mm512_set1_ps(bk), two = _mm512_set1_ps(2.0f), four = _mm512_set1_ps(4.0f);
-    const __m512 eight = _mm512_set1_ps(8.0f);
+    const __m512 bias = _mm512_set1_ps(bk);
     for (int64_t i = 0; i < cnt; i += 16) {
-        const __m512 m0 = _mm512_loadu_ps(e0 + i), m1 = _mm512_loadu_ps(e1 + i), m2 = _mm512_loadu_ps(e2 + i);
-        const __m512 m3 = _mm512_loadu_ps(e3 + i), m4 = _mm512_loadu_ps(e4 + i), m5 = _mm512_loadu_ps(e5 + i);
-        const __m512 p = _mm512_add_ps(m1, m2), q = _mm512_sub_ps(m1, m2), r = _mm512_add_ps(m3, m4);
-        const __m512 e = _mm512_sub_ps(m3, m4);
-        const __m512 o0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(m0, p), r), bias);
-        const __m512 o1 = _mm512_add_ps(_mm512_add_ps(q, _mm512_mul_ps(two, e)), bias);
-        const __m512 o2 = _mm512_add_ps(_mm512_add_ps(p, _mm512_mul_ps(four, r)), bias);
-        const __m512 o3 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(q, _mm512_mul_ps(eight, e)), m5), bias);
-        /* Tiles 0-7 and 8-15 of components (0, 1) and (2, 3), then tile-major order. */
-        const __m512 p01 = _mm512_shuffle_f32x4(o0, o1, 0x44), p23 = _mm512_shuffle_f32x4(o0, o1, 0xEE);
-        const __m512 q01 = _mm512_shuffle_f32x4(o2, o3, 0x44), q23 = _mm512_shuffle_f32x4(o2, o3, 0xEE);
+        __m512 o[4], z[4];
+        output_points_avx512(_mm512_loadu_ps(e0 + i), _mm512_loadu_ps(e1 + i), _mm512_loadu_ps(e2 + i),
+                             _mm512_loadu_ps(e3 + i), _mm512_loadu_ps(e4 + i), _mm512_loadu_ps(e5 + i), o);
+        interleave_tiles_avx512(o, bias, z);
         float *dst = out + 4 * i;
-        _mm512_storeu_ps(dst, _mm512_permutex2var_ps(p01, lo, q01));
-        _mm512_storeu_ps(dst + 16, _mm512_permutex2var_ps(p01, hi, q01));
-        _mm512_storeu_ps(dst + 32, _mm512_permutex2var_ps(p23, lo, q23));
-        _mm512_storeu_ps(dst + 48, _mm512_permutex2var_ps(p23, hi, q23));
+        for (int v = 0; v < 4; v++) _mm512_storeu_ps(dst + 16 * v, z[v]);
     }
 }
 
@@ -159,36 +175,19 @@ LSEG_WINO_AVX512 static void input_cols_avx512(float h[6][6][SEG], int64_t cnt, 
 LSEG_WINO_AVX512 static void output_channel_avx512(const float *mk, int64_t xi_stride, int64_t cnt, float bk, int rows,
                                                    int64_t cols, const float *res, float *dst, int64_t OW, int act,
                                                    float alpha) {
-    const __m512i lo = _mm512_setr_epi32(0, 8, 16, 24, 1, 9, 17, 25, 2, 10, 18, 26, 3, 11, 19, 27);
-    const __m512i hi = _mm512_setr_epi32(4, 12, 20, 28, 5, 13, 21, 29, 6, 14, 22, 30, 7, 15, 23, 31);
-    const __m512 bias = _mm512_set1_ps(bk), two = _mm512_set1_ps(2.0f), four = _mm512_set1_ps(4.0f);
-    const __m512 eight = _mm512_set1_ps(8.0f), zero = _mm512_setzero_ps(), slope = _mm512_set1_ps(alpha);
+    const __m512 bias = _mm512_set1_ps(bk), zero = _mm512_setzero_ps(), slope = _mm512_set1_ps(alpha);
     for (int64_t i = 0; i < cnt; i += 16) {
-        __m512 a[4][6];
+        __m512 a[6][4]; /* a[s][r]: output row r of column s after the vertical pass */
         for (int s = 0; s < 6; s++) {
             const float *c = mk + s * xi_stride + i;
-            const __m512 m0 = _mm512_loadu_ps(c), m1 = _mm512_loadu_ps(c + 6 * xi_stride);
-            const __m512 m2 = _mm512_loadu_ps(c + 12 * xi_stride), m3 = _mm512_loadu_ps(c + 18 * xi_stride);
-            const __m512 m4 = _mm512_loadu_ps(c + 24 * xi_stride), m5 = _mm512_loadu_ps(c + 30 * xi_stride);
-            const __m512 p = _mm512_add_ps(m1, m2), q = _mm512_sub_ps(m1, m2), r = _mm512_add_ps(m3, m4);
-            const __m512 e = _mm512_sub_ps(m3, m4);
-            a[0][s] = _mm512_add_ps(_mm512_add_ps(m0, p), r);
-            a[1][s] = _mm512_add_ps(q, _mm512_mul_ps(two, e));
-            a[2][s] = _mm512_add_ps(p, _mm512_mul_ps(four, r));
-            a[3][s] = _mm512_add_ps(_mm512_add_ps(q, _mm512_mul_ps(eight, e)), m5);
+            output_points_avx512(_mm512_loadu_ps(c), _mm512_loadu_ps(c + 6 * xi_stride),
+                                 _mm512_loadu_ps(c + 12 * xi_stride), _mm512_loadu_ps(c + 18 * xi_stride),
+                                 _mm512_loadu_ps(c + 24 * xi_stride), _mm512_loadu_ps(c + 30 * xi_stride), a[s]);
         }
         for (int r4 = 0; r4 < rows; r4++) {
-            const __m512 m0 = a[r4][0], m1 = a[r4][1], m2 = a[r4][2], m3 = a[r4][3], m4 = a[r4][4], m5 = a[r4][5];
-            const __m512 p = _mm512_add_ps(m1, m2), q = _mm512_sub_ps(m1, m2), r = _mm512_add_ps(m3, m4);
-            const __m512 e = _mm512_sub_ps(m3, m4);
-            const __m512 o0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(m0, p), r), bias);
-            const __m512 o1 = _mm512_add_ps(_mm512_add_ps(q, _mm512_mul_ps(two, e)), bias);
-            const __m512 o2 = _mm512_add_ps(_mm512_add_ps(p, _mm512_mul_ps(four, r)), bias);
-            const __m512 o3 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(q, _mm512_mul_ps(eight, e)), m5), bias);
-            const __m512 p01 = _mm512_shuffle_f32x4(o0, o1, 0x44), p23 = _mm512_shuffle_f32x4(o0, o1, 0xEE);
-            const __m512 q01 = _mm512_shuffle_f32x4(o2, o3, 0x44), q23 = _mm512_shuffle_f32x4(o2, o3, 0xEE);
-            __m512 z[4] = {_mm512_permutex2var_ps(p01, lo, q01), _mm512_permutex2var_ps(p01, hi, q01),
-                           _mm512_permutex2var_ps(p23, lo, q23), _mm512_permutex2var_ps(p23, hi, q23)};
+            __m512 o[4], z[4];
+            output_points_avx512(a[0][r4], a[1][r4], a[2][r4], a[3][r4], a[4][r4], a[5][r4], o);
+            interleave_tiles_avx512(o, bias, z);
             for (int v = 0; v < 4; v++) {
                 const int64_t q0 = 4 * i + 16 * v;
                 if (q0 >= cols) break;
