@@ -138,13 +138,15 @@ final class DeviceProductTests: XCTestCase {
         return String(decoding: data, as: UTF8.self).split(separator: "\n").compactMap { $0.split(separator: " ").first.map { String($0.trimmingCharacters(in: .whitespaces)) } }
     }
 
-    /// The static device build of scripts/build-device, when it has been made: no Swift runtime,
-    /// Foundation or ICU library is loaded, and no ICU data table is linked in.
+    /// The static device build of scripts/build-device (scripts/test makes it before the suite):
+    /// no Swift runtime, Foundation or ICU library is loaded, and no ICU data table is linked in.
+    /// A missing or stale device build fails, naming the command that makes it.
     func testStaticDeviceBinariesLoadNoSwiftLibraries() throws {
         let folder = repositoryRoot.appendingPathComponent(".build/device/release")
         let paths = ["lseg-run", "liblseg.so"].map { folder.appendingPathComponent($0).path }
         guard paths.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) else {
-            throw XCTSkip("no device build in .build/device (scripts/build-device makes it)")
+            XCTFail("no device build in .build/device: run scripts/build-device (scripts/test does)")
+            return
         }
         // A device build older than the sources says nothing about them.
         let built = try paths.map { try XCTUnwrap(FileManager.default.attributesOfItem(atPath: $0)[.modificationDate] as? Date) }.min()!
@@ -153,7 +155,8 @@ final class DeviceProductTests: XCTestCase {
             for file in try XCTUnwrap(FileManager.default.enumerator(atPath: folder.path)).compactMap({ $0 as? String }) where file.hasSuffix(".swift") {
                 let changed = try FileManager.default.attributesOfItem(atPath: folder.appendingPathComponent(file).path)[.modificationDate] as? Date
                 if let changed, changed > built {
-                    throw XCTSkip("the device build in .build/device is older than Sources/\(module)/\(file): run scripts/build-device")
+                    XCTFail("the device build in .build/device is older than Sources/\(module)/\(file): run scripts/build-device")
+                    return
                 }
             }
         }
