@@ -35,6 +35,17 @@ void lseg_small_matmul_f32(const float *a, size_t lda, const float *b, size_t ld
    falls back to the next lower one), so tests can check that every variant gives the same bits. */
 void lseg_small_matmul_f32_variant(int variant, const float *a, size_t lda, const float *b, size_t ldb, float *c,
                                    size_t ldc, size_t m, size_t k, size_t n);
+/* Fused self-attention of one (batch, head) pair over query rows row0..<row1: qkv is
+   [B, tokens, 3, heads, head_dim] (a fused qkv projection), out is [B, tokens, heads * head_dim];
+   out row = softmax(scale * q K^T) V of that head. `workspace` holds
+   lseg_attention_workspace_floats(tokens, head_dim) floats for this call alone. */
+size_t lseg_attention_workspace_floats(size_t tokens, size_t head_dim);
+void lseg_attention_f32(const float *qkv, float *out, size_t tokens, size_t heads, size_t head_dim, float scale,
+                        size_t batch, size_t head, size_t row0, size_t row1, float *workspace);
+/* The same with the code variant capped (0 portable, 1 AVX2, 2 AVX-512), for tests. */
+void lseg_attention_f32_variant(int variant, const float *qkv, float *out, size_t tokens, size_t heads,
+                                size_t head_dim, float scale, size_t batch, size_t head, size_t row0, size_t row1,
+                                float *workspace);
 /* Softmax over contiguous rows of length n. A row of all -inf gives NaN (as ONNX Runtime). */
 void lseg_softmax_rows_f32(const float *x, float *y, size_t rows, size_t n);
 /* LayerNorm over contiguous rows: y = (x - mean) / sqrt(var + eps) * scale + bias (bias may be NULL). */

@@ -74,6 +74,7 @@ public enum Pipeline {
                 passes.append(ActivationFusion.run(&g))
                 passes.append(PointwiseConvBeforeResize.run(&g))
                 passes.append(NormalizedProjectionFusion.run(&g))
+                passes.append(AttentionFusion.run(&g))
             }
             passes.append(DeadCodeElimination.run(&g))
             if fingerprint == (g.nodes.count, g.initializers.count, histogram(g)) { break }

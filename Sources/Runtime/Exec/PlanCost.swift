@@ -29,6 +29,11 @@ extension Plan {
             // The projection onto the features; resampling and norms are elementwise work.
             guard inputs.count > 1, let f = inputs[1], f.shape.count == 2 else { return 0 }
             return 2 * Double(out.count) * Double(f.shape[1])
+        case .attention:
+            // Scores and weighted sum: 2 N^2 D flops each per head and batch entry.
+            guard let x = inputs.first ?? nil, x.shape.count == 3 else { return 0 }
+            let n = Double(x.shape[1]), width = Double(x.shape[2]) / 3
+            return 4 * Double(x.shape[0]) * n * n * width
         default:
             return 0
         }

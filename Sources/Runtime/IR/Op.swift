@@ -89,6 +89,10 @@ public enum Op: Sendable, Equatable, Codable {
     /// every pixel's C channels divided by their L2 norm, projected onto the rows of features
     /// (float32 [N, C]) and multiplied by `attrs.scale`: output float32 [1, N, H, W].
     case normalizedProjection(NormalizedProjectionAttrs)
+    /// Multi-head self-attention over a fused qkv projection: input float32 [B, N, 3 * C] laid out
+    /// as [B, N, 3, heads, D] (q, k, v; C = heads * D), output float32 [B, N, C] with
+    /// out[b, n, h * D + d] = sum_j softmax_j(scale * q_h[n] . k_h[j]) v_h[j][d].
+    case attention(AttentionAttrs)
 }
 
 public struct QLinearAttrs: Sendable, Equatable, Codable {
@@ -303,6 +307,7 @@ extension Op {
         case .qLinear: return "QLinear"
         case .qConv: return "QConv"
         case .normalizedProjection: return "NormalizedProjection"
+        case .attention: return "Attention"
         }
     }
 }

@@ -101,6 +101,7 @@ public final class ExecContext: @unchecked Sendable {
 public enum OpFamily: String, Sendable, CaseIterable {
     case elementwise, reduction, normalization, movement, shapeOps, linearAlgebra, convolution, pooling, resize, quantization, int8
     case projection
+    case attention
 }
 
 extension Op {
@@ -124,6 +125,7 @@ extension Op {
         case .quantizeLinear, .dequantizeLinear: return .quantization
         case .qLinear, .qConv: return .int8
         case .normalizedProjection: return .projection
+        case .attention: return .attention
         }
     }
 
@@ -143,7 +145,8 @@ extension Op {
              .abs, .reciprocal, .not, .floor, .ceil, .sin, .cos, .leakyRelu, .gelu, .quickGelu, .clip,
              .cast, .identity, .matMul, .gemm, .linear, .conv, .convTranspose, .batchNorm, .layerNorm,
              .softmax, .maxPool, .averagePool, .argMax, .transpose, .flatten, .concat, .gather, .gatherND,
-             .shape, .quantizeLinear, .dequantizeLinear, .qLinear, .qConv, .normalizedProjection:
+             .shape, .quantizeLinear, .dequantizeLinear, .qLinear, .qConv, .normalizedProjection,
+             .attention:
             return []
         }
     }
@@ -172,6 +175,7 @@ extension Op {
             case .quantization: return try Quantization.infer(self, inputs)
             case .int8: return try Int8Ops.infer(self, inputs)
             case .projection: return try NormalizedProjection.infer(self, inputs)
+            case .attention: return try Attention.infer(self, inputs)
             }
         } catch let e as OpError {
             throw RuntimeError.badNode(node: node, op: typeName, what: e.what)
@@ -185,6 +189,7 @@ extension Op {
         case .convolution: return Convolution.workspaceBytes(self, inputs, outputs)
         case .int8: return Int8Ops.workspaceBytes(self, inputs, outputs)
         case .projection: return NormalizedProjection.workspaceBytes(self, inputs, outputs)
+        case .attention: return Attention.workspaceBytes(self, inputs, outputs)
         case .elementwise, .reduction, .normalization, .movement, .shapeOps, .pooling, .resize, .quantization:
             return 0
         }
@@ -206,6 +211,7 @@ extension Op {
             case .quantization: try Quantization.run(self, inputs, outputs, ctx)
             case .int8: try Int8Ops.run(self, inputs, outputs, ctx)
             case .projection: try NormalizedProjection.run(self, inputs, outputs, ctx)
+            case .attention: try Attention.run(self, inputs, outputs, ctx)
             }
         } catch let e as OpError {
             throw RuntimeError.badNode(node: node, op: typeName, what: e.what)
