@@ -1,6 +1,6 @@
 import Runtime
 
-/// Lowers qLinear/qConv to float ops computing the same values: QuantizeLinear and
+/// Lowers qLinear/qConv/qConvTranspose to float ops computing the same values: QuantizeLinear and
 /// DequantizeLinear of the input with the calibrated parameters, the int8 weight dequantized
 /// (folded at plan time), then the float Linear/Conv. A reference for the int8 kernels, and a
 /// way to measure a quantized graph where those kernels are unavailable.
@@ -10,6 +10,7 @@ public enum Int8Emulation {
         var taken = Set<String>()
         var nodes: [Node] = []
         var dequantizedWeights: [String: String] = [:]
+        var replacedWeights = Set<String>()
         func weight(_ name: String) -> String {
             if let d = dequantizedWeights[name] { return d }
             let t = g.initializers[name]!
@@ -41,12 +42,27 @@ public enum Int8Emulation {
                 inputs[0] = fakeQuantized(n.inputs[0], a.input, node: n.name)
                 inputs[1] = weight(n.inputs[1])
                 nodes.append(Node(name: n.name, op: .conv(a.conv), inputs: inputs, outputs: n.outputs))
+            case .qConvTranspose(let a):
+                // Back to an ONNX ConvTranspose weight [Cin, Cout, kh, kw] (dequantized rows).
+                let rows = g.initializers[n.inputs[1]]!
+                let (r, cin) = (rows.shape[0], rows.shape[1]), kk = a.kernel[0] * a.kernel[1], cout = r / kk
+                let v = WeightQuantization.dequantized(rows)
+                replacedWeights.insert(n.inputs[1])
+                var w = [Float](repeating: 0, count: v.count)
+                for c in 0..<cin { for o in 0..<cout { for t in 0..<kk { w[(c * cout + o) * kk + t] = v[(o * kk + t) * cin + c] } } }
+                let wName = g.freshName(n.inputs[1] + "__emulated_onnx", taken: &taken)
+                g.initializers[wName] = .float32(w, shape: [cin, cout, a.kernel[0], a.kernel[1]])
+                var inputs = n.inputs
+                inputs[0] = fakeQuantized(n.inputs[0], a.input, node: n.name)
+                inputs[1] = wName
+                let conv = ConvAttrs(kernelShape: a.kernel, strides: a.kernel, activation: a.activation)
+                nodes.append(Node(name: n.name, op: .convTranspose(ConvTransposeAttrs(conv: conv)), inputs: inputs, outputs: n.outputs))
             default:
                 nodes.append(n)
             }
         }
         g.nodes = nodes
-        g.removeUnusedInitializers(among: Set(dequantizedWeights.keys))
+        g.removeUnusedInitializers(among: Set(dequantizedWeights.keys).union(replacedWeights))
         return g
     }
 

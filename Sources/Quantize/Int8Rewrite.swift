@@ -11,8 +11,9 @@ public struct QuantizableNode: Sendable, Equatable {
 
 /// int8 mode: Linear, MatMul/Gemm with a constant weight, and Conv become qLinear/qConv with
 /// int8 per-output-channel weights and calibrated uint8 input parameters (float in, float out,
-/// so neighbours that stay float need no explicit quantize/dequantize). ConvTranspose and large
-/// Gather tables take the int8-weights form.
+/// so neighbours that stay float need no explicit quantize/dequantize). ConvTranspose whose windows
+/// do not overlap becomes qConvTranspose; other ConvTranspose and large Gather tables take the
+/// int8-weights form.
 public enum Int8Rewrite {
     /// What qLinear needs from a node: its weight as [N, K], and its bias.
     struct LinearForm {
@@ -64,10 +65,40 @@ public enum Int8Rewrite {
         return true
     }
 
+    /// A ConvTranspose whose windows do not overlap (2-D, kernel == stride, no padding, dilation
+    /// 1, one group, no output padding or shape) with a constant float weight [Cin, Cout, kh, kw]
+    /// and constant bias: the kernel and activation qConvTranspose takes, else nil.
+    static func nonOverlappingConvTranspose(_ n: Node, _ g: Graph) -> (kernel: [Int], activation: Activation)? {
+        guard case .convTranspose(let a) = n.op, n.inputs.count > 1, let w = g.initializers[n.inputs[1]], w.dtype == .float32,
+              w.rank == 4, let x = n.inputs.first, !x.isEmpty, g.initializers[x] == nil else { return nil }
+        let kernel = [w.shape[2], w.shape[3]]
+        let c = a.conv
+        guard c.group == 1, c.kernelShape.isEmpty || c.kernelShape == kernel, c.strides == kernel,
+              c.pads.allSatisfy({ $0 == 0 }), c.dilations.allSatisfy({ $0 == 1 }),
+              c.autoPad == .notSet || c.autoPad == .valid, a.outputPadding.allSatisfy({ $0 == 0 }), a.outputShape.isEmpty
+        else { return nil }
+        if n.inputs.count > 2, !n.inputs[2].isEmpty {
+            guard let b = g.initializers[n.inputs[2]], b.dtype == .float32, b.rank == 1, b.count == w.shape[1] else { return nil }
+        }
+        return (kernel, c.activation)
+    }
+
+    /// The [Cout * kh * kw, Cin] rows qConvTranspose multiplies, from an ONNX ConvTranspose
+    /// weight [Cin, Cout, kh, kw].
+    static func convTransposeRows(_ w: Tensor) -> Tensor {
+        let (cin, cout, kh, kw) = (w.shape[0], w.shape[1], w.shape[2], w.shape[3])
+        let v = w.scalars(as: Float.self), kk = kh * kw
+        var out = [Float](repeating: 0, count: v.count)
+        for c in 0..<cin { for o in 0..<cout { for t in 0..<kk { out[(o * kk + t) * cin + c] = v[(c * cout + o) * kk + t] } } }
+        return .float32(out, shape: [cout * kk, cin])
+    }
+
     /// The nodes of `graph` the rewrite would quantize, excluding `keepFloat` matches.
     public static func candidates(_ graph: Graph, keepFloat: NamePatterns = NamePatterns([])) -> [QuantizableNode] {
         graph.nodes.compactMap { n in
-            guard !keepFloat.matches(n.name), linearForm(n, graph) != nil || isQuantizableConv(n, graph) else { return nil }
+            guard !keepFloat.matches(n.name),
+                  linearForm(n, graph) != nil || isQuantizableConv(n, graph) || nonOverlappingConvTranspose(n, graph) != nil
+            else { return nil }
             return QuantizableNode(graph: graph.name, node: n.name, op: n.op.typeName, input: n.inputs[0])
         }
     }
@@ -116,9 +147,29 @@ public enum Int8Rewrite {
                 inputs[1] = wName
                 graph.nodes[i] = Node(name: n.name, op: .qConv(QConvAttrs(conv: attrs, input: params)), inputs: inputs, outputs: n.outputs)
                 rewritten.append(n.name)
+            } else if let form = nonOverlappingConvTranspose(n, graph) {
+                let key = n.inputs[1] + "^rows"
+                let wName: String
+                if let existing = converted[key] {
+                    wName = existing
+                } else {
+                    wName = graph.freshName(n.inputs[1] + "__qconvtranspose", taken: &taken)
+                    let rows = convTransposeRows(graph.initializers[n.inputs[1]]!)
+                    graph.initializers[wName] = WeightQuantization.int8(rows, axis: 0)
+                    graph.valueInfo[wName] = ValueInfo(name: wName, dtype: .int8, shape: rows.shape.map { .fixed($0) })
+                    converted[key] = wName
+                }
+                var inputs = [n.inputs[0], wName]
+                if n.inputs.count > 2, !n.inputs[2].isEmpty { inputs.append(n.inputs[2]) }
+                let attrs = QConvTransposeAttrs(kernel: form.kernel, input: params, activation: form.activation)
+                graph.nodes[i] = Node(name: n.name, op: .qConvTranspose(attrs), inputs: inputs, outputs: n.outputs)
+                rewritten.append(n.name)
             }
         }
-        graph.removeUnusedInitializers(among: Set(converted.keys.map { $0.hasSuffix("^T") ? String($0.dropLast(2)) : $0 }))
+        graph.removeUnusedInitializers(among: Set(converted.keys.map { key in
+            for suffix in ["^T", "^rows"] where key.hasSuffix(suffix) { return String(key.dropLast(suffix.count)) }
+            return key
+        }))
         // What is left float among weights: ConvTranspose, MatMul/Gemm forms qLinear cannot take,
         // large tables. Nodes kept float by the caller keep their weights float too.
         let rewrittenSet = Set(rewritten)

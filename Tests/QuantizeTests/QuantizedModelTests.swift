@@ -147,8 +147,15 @@ final class QuantizedModelTests: XCTestCase {
         let photos = try QuantizeFixtures.images("photos", limit: 8, fp32)
         XCTAssertEqual(photos.count, 8)
         let (int8, report) = try Quantizer.quantize(fp32, images: photos, options: o)
-        let qNodes = int8.graphs.flatMap(\.nodes).filter { if case .qLinear = $0.op { return true }; if case .qConv = $0.op { return true }; return false }
+        let qNodes = int8.graphs.flatMap(\.nodes).filter {
+            switch $0.op {
+            case .qLinear, .qConv, .qConvTranspose: return true
+            default: return false
+            }
+        }
         XCTAssertEqual(qNodes.count, report.layers.count)
+        // DPT's reassemble upsamplings (kernel == stride) run in int8 too.
+        XCTAssertTrue(qNodes.contains { if case .qConvTranspose = $0.op { return true }; return false })
         XCTAssertGreaterThan(qNodes.count, 40)
         XCTAssertTrue(report.layers.allSatisfy { $0.scale > 0 && $0.scale.isFinite && !$0.fallbackRange })
         XCTAssertEqual(int8.metadata.quantization["mode"], "int8")

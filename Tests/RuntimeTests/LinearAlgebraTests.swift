@@ -36,6 +36,42 @@ final class LinearAlgebraTests: XCTestCase {
         }
     }
 
+    /// Products of several times GemmKernels.splitMinimum are split over the workers along the
+    /// longer of m and n (OpenBLAS itself single-threaded): every layout, odd sizes, and split output equal
+    /// to the one-call output bit for bit (splitting must not change any output's sum over k).
+    func testSplitProductsMatchOneCallAndTheReference() throws {
+        // Shapes whose parts are each above the split minimum (3 parts at most for these).
+        let shapes = [(145, 768, 300), (300, 200, 57), (17, 129, 1500), (1000, 64, 60), (200, 1100, 15)]
+        for (m, k, n) in shapes {
+            XCTAssertGreaterThanOrEqual(m * n * k, 3 * GemmKernels.splitMinimum, "\(m)x\(k)x\(n) must take the split")
+            for (transA, transB) in [(false, false), (false, true), (true, false), (true, true)] {
+                let a = rng.floats(m * k), b = rng.floats(k * n)
+                var expected = [Float](repeating: 0, count: m * n)
+                GemmKernels.referenceGemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.5, a: a,
+                                          lda: transA ? m : k, b: b, ldb: transB ? k : n, beta: 0, c: &expected, ldc: n)
+                var outputs: [[Float]] = []
+                for threads in [1, 2, 3] {
+                    var c = [Float](repeating: .nan, count: m * n)
+                    try a.withUnsafeBufferPointer { ap in
+                        try b.withUnsafeBufferPointer { bp in
+                            try c.withUnsafeMutableBufferPointer { cp in
+                                try GemmKernels.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.5,
+                                                      a: ap.baseAddress!, lda: transA ? m : k, b: bp.baseAddress!,
+                                                      ldb: transB ? k : n, beta: 0, c: cp.baseAddress!, ldc: n, threads: threads)
+                            }
+                        }
+                    }
+                    assertClose(c, expected, rtol: 1e-4, atol: 1e-4, "\(m)x\(k)x\(n) \(transA) \(transB) threads \(threads)")
+                    outputs.append(c)
+                }
+                for (i, workers) in [(1, 2), (2, 3)] {
+                    let differing = zip(outputs[i], outputs[0]).filter { $0.bitPattern != $1.bitPattern }.count
+                    XCTAssertEqual(differing, 0, "\(m)x\(k)x\(n) \(transA) \(transB): \(workers) workers vs one call")
+                }
+            }
+        }
+    }
+
     func testMatMulEmptyInnerDimensionGivesZeros() throws {
         let y = try run(.matMul, [Tensor.float32([], shape: [2, 0]), Tensor.float32([], shape: [0, 3])])
         XCTAssertEqual(y.shape, [2, 3])

@@ -113,18 +113,83 @@ final class NormalizedProjectionTests: XCTestCase {
                       "scale inf is not finite")
     }
 
-    func testWorkspaceHoldsOnlyTilesNotTheUpsampledTensor() {
+    func testWorkspaceHoldsSourceResolutionPlanesNotTheUpsampledTensor() {
         let attrs = Attrs(upsample: .init(coordinateTransformation: .alignCorners, scales: [2, 2]), scale: 1)
         let x = TypedShape(.float32, [1, 512, 96, 96]), f = TypedShape(.float32, [4, 512])
         let out = TypedShape(.float32, [1, 4, 192, 192])
         let bytes = Op.normalizedProjection(attrs).workspaceBytes([x, f], [out])
-        // Per worker one [192, 512] tile, two resampled [192, 512] source rows, one transposed
-        // [96, 512] source row and the norms; at most 16 workers: far below the 75 MB upsampled
-        // [1, 512, 192, 192] tensor the unfused graph materializes.
-        let perWorker = (512 * (192 + 2 * 192 + 96) + 192 + 15) / 16 * 16 * 4
+        // A doubling upsample takes the source-resolution path: five Gram planes, the norms and
+        // four dot-product planes at 96 x 96, plus per worker the block sums of a band of eight
+        // source rows (5 x 8 x 96 floats, more than the (4 + 3) x 96 output-row floats); far
+        // below the 75 MB upsampled [1, 512, 192, 192] tensor the unfused graph materializes.
+        let shared = 10 * 96 * 96 * 4, perWorker = 5 * 8 * 96 * 4
+        XCTAssertGreaterThanOrEqual(bytes, shared + perWorker)
+        XCTAssertEqual((bytes - shared) % perWorker, 0)
+        XCTAssertLessThanOrEqual(bytes, shared + 16 * perWorker)
+    }
+
+    func testWorkspaceOfTheTiledPathHoldsOnlyTiles() {
+        // A 1.2x upsample (1.44x the pixels) does not pay for the source-resolution planes: row tiles.
+        let attrs = Attrs(upsample: .init(coordinateTransformation: .halfPixel, scales: [1.2, 1.2]), scale: 1)
+        let x = TypedShape(.float32, [1, 512, 96, 96]), f = TypedShape(.float32, [4, 512])
+        let out = TypedShape(.float32, [1, 4, 115, 115])
+        let bytes = Op.normalizedProjection(attrs).workspaceBytes([x, f], [out])
+        // Per worker one [230, 512] tile (256 / 115 = 2 rows), two resampled [115, 512] source
+        // rows, one transposed [96, 512] source row and the norms; at most 16 workers.
+        let perWorker = (512 * (230 + 2 * 115 + 96) + 230 + 15) / 16 * 16 * 4
         XCTAssertGreaterThanOrEqual(bytes, perWorker)
         XCTAssertEqual(bytes % perWorker, 0)
         XCTAssertLessThanOrEqual(bytes, 16 * perWorker)
+    }
+
+    /// Neighbouring source pixels that nearly cancel under the blend weights: the Gram form
+    /// loses its digits there, so those pixels must be recomputed from the vectors themselves.
+    func testCancellingNeighboursAreRecomputedExactly() throws {
+        var r = SeededRandom(seed: 77)
+        let (c, h, w) = (24, 4, 6)
+        var xs = r.floats(c * h * w)
+        // Half-pixel 2x: output column 1 blends source columns 0 and 1 with weights 0.75 / 0.25,
+        // so column 1 = -3 x column 0 (times 1 + 1e-4 noise) nearly cancels there.
+        for ch in 0..<c {
+            for i in 0..<h {
+                for j in stride(from: 0, to: w - 1, by: 2) {
+                    let v = xs[(ch * h + i) * w + j]
+                    xs[(ch * h + i) * w + j + 1] = -3 * v * (1 + 1e-4 * r.floats(1)[0])
+                }
+            }
+        }
+        let x = f32(xs, [1, c, h, w]), f = unitRows(5, c, seed: 78)
+        for normGuard in [Attrs.NormGuard.none, .clampNorm(epsilon: 1e-6)] {
+            let attrs = Attrs(upsample: .init(coordinateTransformation: .halfPixel, scales: [2, 2]), scale: 10, normGuard: normGuard)
+            let expected = try NormalizedProjectionKernels.reference(attrs, x: x.scalars(), xShape: x.shape,
+                                                                     features: f.scalars(), featureShape: f.shape)
+            let before = NormalizedProjectionKernels.exactPixels.value
+            let y = try eval1(.normalizedProjection(attrs), [x, f], threads: 2)
+            // Every second output column of every row (h * 2 rows, w / 2 such columns).
+            XCTAssertGreaterThanOrEqual(NormalizedProjectionKernels.exactPixels.value - before, 2 * h * w / 2)
+            assertClose(y.scalars(), expected, rtol: 1e-4, atol: 2e-5 * attrs.scale, "\(normGuard)")
+        }
+    }
+
+    /// LSeg's shape (512 channels, 2x align-corners) with smooth, positively correlated
+    /// features as a trained head produces: the Gram form, no exact recomputation needed.
+    func testLSegShapedHeadMatchesReference() throws {
+        var r = SeededRandom(seed: 91)
+        let (c, h, w) = (512, 12, 10)
+        let common = r.floats(c)
+        var xs = [Float](repeating: 0, count: c * h * w)
+        let noise = r.floats(c * h * w)
+        for ch in 0..<c { for p in 0..<(h * w) { xs[ch * h * w + p] = common[ch] + 0.3 * noise[ch * h * w + p] } }
+        let x = f32(xs, [1, c, h, w]), f = unitRows(7, c, seed: 92)
+        let attrs = Attrs(upsample: .init(coordinateTransformation: .alignCorners, scales: [2, 2]), scale: 1 / 0.07)
+        let expected = try NormalizedProjectionKernels.reference(attrs, x: x.scalars(), xShape: x.shape,
+                                                                 features: f.scalars(), featureShape: f.shape)
+        let before = NormalizedProjectionKernels.exactPixels.value
+        for threads in [1, 2] {
+            let y = try eval1(.normalizedProjection(attrs), [x, f], threads: threads)
+            assertClose(y.scalars(), expected, rtol: 1e-4, atol: 2e-5 * attrs.scale, "threads \(threads)")
+        }
+        XCTAssertEqual(NormalizedProjectionKernels.exactPixels.value, before)
     }
 
     func testPackRoundTripAndBadAttributesAreRefused() throws {

@@ -7,4 +7,5 @@ int lseg_cpu_has_avx2(void);
 #include "kernels_basic.h"
 #include "kernels_heavy.h"
 #include "kernels_int8.h"
+#include "kernels_head.h"
 #endif

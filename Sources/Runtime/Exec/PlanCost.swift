@@ -22,6 +22,9 @@ extension Plan {
         case .conv, .qConv:
             guard inputs.count > 1, let w = inputs[1] else { return 0 }
             return 2 * Double(out.count) * Double(w.shape.dropFirst().reduce(1, *))
+        case .qConvTranspose:
+            guard let x = inputs.first ?? nil, inputs.count > 1, let w = inputs[1], w.shape.count == 2 else { return 0 }
+            return 2 * Double(x.count) * Double(w.shape[0])
         case .convTranspose:
             guard let x = inputs.first ?? nil, inputs.count > 1, let w = inputs[1] else { return 0 }
             return 2 * Double(x.count) * Double(w.shape.dropFirst().reduce(1, *))

@@ -83,6 +83,12 @@ public enum Op: Sendable, Equatable, Codable {
     /// int8 Conv: inputs x (float32 NCHW), weight (int8 [Cout, Cin/group, kh, kw], per-output-
     /// channel scales), optional bias (float32 [Cout]); float32 out, like qLinear.
     case qConv(QConvAttrs)
+    /// int8 ConvTranspose whose windows do not overlap (2-D, kernel == stride, no padding,
+    /// dilation 1, one group; DPT's reassemble upsamplings), as a product over pixels: x (float32
+    /// [N, Cin, H, W]), weight (int8 [Cout * kh * kw, Cin], rows in (co, i, j) order, per-row
+    /// scales), optional bias (float32 [Cout]); output float32 [N, Cout, H * kh, W * kw] with
+    /// y[co, h * kh + i, w * kw + j] = sum over c of x[c, h, w] * weight[(co * kh + i) * kw + j, c] + bias[co].
+    case qConvTranspose(QConvTransposeAttrs)
 
     // Fused heads (written by Convert).
     /// LSeg's head: x (float32 [1, C, h, w]) optionally resized bilinearly to [1, C, H, W],
@@ -106,6 +112,16 @@ public struct QConvAttrs: Sendable, Equatable, Codable {
     public var conv: ConvAttrs
     public var input: QuantParams
     public init(conv: ConvAttrs, input: QuantParams) { self.conv = conv; self.input = input }
+}
+
+public struct QConvTransposeAttrs: Sendable, Equatable, Codable {
+    /// Kernel (= stride) height and width.
+    public var kernel: [Int]
+    public var input: QuantParams
+    public var activation: Activation = .none
+    public init(kernel: [Int], input: QuantParams, activation: Activation = .none) {
+        self.kernel = kernel; self.input = input; self.activation = activation
+    }
 }
 
 public struct GemmAttrs: Sendable, Equatable, Codable {
@@ -306,6 +322,7 @@ extension Op {
         case .dequantizeLinear: return "DequantizeLinear"
         case .qLinear: return "QLinear"
         case .qConv: return "QConv"
+        case .qConvTranspose: return "QConvTranspose"
         case .normalizedProjection: return "NormalizedProjection"
         case .attention: return "Attention"
         }

@@ -200,6 +200,66 @@ enum Int8Kernels {
         lseg_i8_row_sums(weight, Int64(k), Int64(group * mg), Int64(k), sums)
     }
 
+    /// Bytes QConvTranspose needs: the input transposed to pixel rows, the pixel-major product
+    /// and QLinear's own workspace after them.
+    static func convTransposeWorkspace(path: Int32, _ s: Int8Ops.TransposeShapes) -> Int {
+        align(s.pixels * s.inChannels * 4) + align(s.pixels * s.rows * 4)
+            + LinearLayout(path: path, m: s.pixels, n: s.rows, k: s.inChannels).bytes
+    }
+
+    /// QConvTranspose (see Op.qConvTranspose): per image, x transposed to [pixels, Cin], one
+    /// QLinear product [pixels, Cout * kh * kw] (its kernels, its epilogue: per-row scales), then
+    /// every output written once from it with the bias added.
+    static func convTranspose(path: Int32, _ s: Int8Ops.TransposeShapes, x: UnsafePointer<Float>, weight: UnsafePointer<Int8>,
+                              weightScales: [Float], bias: UnsafePointer<Float>?, input: (scale: Float, zeroPoint: Int32),
+                              activation: Activation, y: UnsafeMutablePointer<Float>, _ ctx: ExecContext) throws {
+        let outPlane = s.pixels * s.kh * s.kw
+        if s.batch == 0 || s.outChannels == 0 || outPlane == 0 { return }
+        let ws = try workspace(ctx, convTransposeWorkspace(path: path, s), "QConvTranspose")
+        let xt = ws.assumingMemoryBound(to: Float.self)
+        let z = (ws + align(s.pixels * s.inChannels * 4)).assumingMemoryBound(to: Float.self)
+        let linearOffset = align(s.pixels * s.inChannels * 4) + align(s.pixels * s.rows * 4)
+        let inner = ExecContext(threads: ctx.threads, workspace: ws + linearOffset, workspaceBytes: ctx.workspaceBytes - linearOffset,
+                                prepared: ctx.prepared)
+        inner.constantInputs = ctx.constantInputs
+        let (c, p, rows, kh, kw, width) = (s.inChannels, s.pixels, s.rows, s.kh, s.kw, s.width)
+        let outWidth = width * kw
+        for n in 0..<s.batch {
+            let xn = x + n * c * p, yn = y + n * s.outChannels * outPlane
+            // [C, pixels] -> [pixels, C] in 32 x 32 blocks.
+            ctx.parallelFor((p + 31) / 32, costPerItem: 32 * c) { r in
+                for pb in r {
+                    let p0 = pb * 32, p1 = Swift.min(p, p0 + 32)
+                    var c0 = 0
+                    while c0 < c {
+                        let c1 = Swift.min(c, c0 + 32)
+                        for ch in c0..<c1 { for px in p0..<p1 { xt[px * c + ch] = xn[ch * p + px] } }
+                        c0 = c1
+                    }
+                }
+            }
+            try linear(path: path, m: p, n: rows, k: c, x: xt, weight: weight, weightScales: weightScales, bias: nil,
+                       input: input, activation: .none, y: z, inner)
+            ctx.parallelFor(s.outChannels, costPerItem: outPlane) { r in
+                for co in r {
+                    let b = bias?[co] ?? 0, out = yn + co * outPlane
+                    for h in 0..<s.height {
+                        for i in 0..<kh {
+                            let row = out + (h * kh + i) * outWidth
+                            let src = z + h * width * rows + (co * kh + i) * kw
+                            for w in 0..<width {
+                                for j in 0..<kw { row[w * kw + j] = src[w * rows + j] + b }
+                            }
+                        }
+                    }
+                }
+            }
+            if activation != .none {
+                GemmKernels.biasActivation(yn, rows: s.outChannels, cols: outPlane, ld: outPlane, colBias: nil, rowBias: nil, activation, ctx)
+            }
+        }
+    }
+
     static func conv(path: Int32, _ g: Convolution.Geometry, x: UnsafePointer<Float>, weight: UnsafePointer<Int8>,
                      weightScales: [Float], bias: UnsafePointer<Float>?, input: (scale: Float, zeroPoint: Int32),
                      activation: Activation, y: UnsafeMutablePointer<Float>, _ ctx: ExecContext) throws {

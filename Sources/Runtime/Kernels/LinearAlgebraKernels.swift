@@ -6,6 +6,7 @@ import FoundationEssentials
 import Foundation
 #endif
 import Glibc
+import Dispatch
 
 /// fp32 GEMM through OpenBLAS, fused bias + activation, and the scalar references tests use.
 enum GemmKernels {
@@ -40,10 +41,47 @@ enum GemmKernels {
             for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
             return
         }
-        useThreads(threads)
-        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        // OpenBLAS runs single-threaded and the product is split over our own workers instead:
+        // OpenBLAS's pool spin-waits (sched_yield) for about 0.1 s after every threaded call, which
+        // took a core from our kernels running between GEMMs (16 % of all samples in a vitl16
+        // int8 profile). Splitting the larger of m and n leaves each output's sum over k alone.
+        useThreads(1)
+        let parts = threads > 1 ? min(threads, max(m, n) / 64, m * n * k / Self.splitMinimum) : 1
+        func call(_ i0: Int, _ i1: Int, _ j0: Int, _ j1: Int) {
+            let ap = transA ? a + i0 : a + i0 * lda, bp = transB ? b + j0 * ldb : b + j0
+            cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                        Int32(i1 - i0), Int32(j1 - j0), Int32(k), alpha, ap, Int32(lda), bp, Int32(ldb), beta,
+                        c + i0 * ldc + j0, Int32(ldc))
+        }
+        if parts <= 1 {
+            call(0, m, 0, n)
+            return
+        }
+        let splitColumns = n >= m, length = splitColumns ? n : m, perLine = (splitColumns ? m : n) * k
+        // Cuts on multiples of 64: every part but the last is whole micro-kernel tiles and the
+        // last ends in the same partial tile as the whole product, so each output goes through
+        // the same kernel code (and sum order) as in one call. A cut that would leave a part
+        // under the minimum is dropped.
+        var cuts = [0]
+        for p in 1..<parts {
+            let cut = (length * p / parts + 63) / 64 * 64
+            if (cut - cuts[cuts.count - 1]) * perLine >= Self.splitMinimum, (length - cut) * perLine >= Self.splitMinimum {
+                cuts.append(cut)
+            }
+        }
+        cuts.append(length)
+        let bounds = cuts
+        // The parts write disjoint blocks of c; the pointers stay valid for the whole call.
+        nonisolated(unsafe) let call = call
+        DispatchQueue.concurrentPerform(iterations: bounds.count - 1) { p in
+            if splitColumns { call(0, m, bounds[p], bounds[p + 1]) } else { call(bounds[p], bounds[p + 1], 0, n) }
+        }
     }
+
+    /// Multiply-adds each part must have: OpenBLAS (0.3.21 on Skylake-X) sends products up to
+    /// 100^3 to a small-matrix kernel whose sums run in another order, so no part may fall there
+    /// when the whole does not (and splitting such small products saves nothing anyway).
+    static let splitMinimum = 1 << 20
 
     /// Adds `rowBias[r]` / `colBias[c]` (either optional) and applies `activation`, in place.
     static func biasActivation(_ y: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int,

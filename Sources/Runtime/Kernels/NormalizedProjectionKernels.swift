@@ -1,3 +1,4 @@
+import CKernels
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -59,6 +60,95 @@ enum NormalizedProjectionKernels {
         }
     }
 
+    /// The source-resolution path (kernels_head.h): used when the upsample at least doubles the
+    /// pixel count and every output pixel blends neighbouring source pixels. Per source pixel it
+    /// keeps five Gram entries, the norm and the N dot products, so its cost is (5 + N) C per
+    /// source pixel plus O(N) per output pixel, against (N + 4) C per output pixel for the tiles.
+    struct GramLayout {
+        var rows: (i0: [Int64], i1: [Int64], w: [Float])
+        var cols: (i0: [Int64], i1: [Int64], w: [Float])
+        /// Floats of the shared planes (5 Gram planes, the norms, N dot-product planes).
+        var sharedFloats: Int
+        var slotFloats: Int
+        var slots: Int
+
+        init?(_ s: NormalizedProjection.Shapes, plan: ResizeOp.Plan?, _ attrs: NormalizedProjectionAttrs) {
+            guard let plan, let up = attrs.upsample, s.channels > 0, s.inHeight > 0, s.inWidth > 0,
+                  s.height * s.width >= 2 * s.inHeight * s.inWidth else { return nil }
+            let rt = Taps(plan, axis: 2, resizeAttrs(up)), ct = Taps(plan, axis: 3, resizeAttrs(up))
+            func neighbours(_ t: Taps, _ n: Int) -> Bool {
+                zip(t.i0, t.i1).allSatisfy { $0 >= 0 && $0 < n && ($1 == $0 || $1 == $0 + 1) && $1 < n }
+            }
+            guard rt.i0.count == s.height, ct.i0.count == s.width, neighbours(rt, s.inHeight), neighbours(ct, s.inWidth)
+            else { return nil }
+            rows = (rt.i0.map(Int64.init), rt.i1.map(Int64.init), rt.w)
+            cols = (ct.i0.map(Int64.init), ct.i1.map(Int64.init), ct.w)
+            sharedFloats = ((6 + s.labels) * s.inHeight * s.inWidth + 15) / 16 * 16
+            slotFloats = (max(Int(lseg_head_gram_rows_scratch(Int64(s.inWidth))), (s.labels + 3) * s.inWidth) + 15) / 16 * 16
+            slots = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 16, s.height))
+        }
+
+        var workspaceBytes: Int { (sharedFloats + slots * slotFloats) * MemoryLayout<Float>.size }
+    }
+
+    /// Workspace of whichever path `run` takes for these shapes.
+    static func workspaceBytes(_ s: NormalizedProjection.Shapes, plan: ResizeOp.Plan?, _ attrs: NormalizedProjectionAttrs) -> Int {
+        if let g = GramLayout(s, plan: plan, attrs) { return g.workspaceBytes }
+        return Tiling(s, upsampled: plan != nil).workspaceBytes
+    }
+
+    /// Pixels the source-resolution path has recomputed exactly since the process started
+    /// (tests check that cancelling inputs take the fallback).
+    final class ExactPixelCount: @unchecked Sendable {
+        private let lock = PThreadLock()
+        private var count = 0
+        func add(_ n: Int) { lock.lock(); count += n; lock.unlock() }
+        var value: Int { lock.lock(); defer { lock.unlock() }; return count }
+    }
+    static let exactPixels = ExactPixelCount()
+
+    private static func runGram(_ s: NormalizedProjection.Shapes, _ g: GramLayout, _ attrs: NormalizedProjectionAttrs,
+                                x: UnsafePointer<Float>, features: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+                                _ ctx: ExecContext) throws {
+        guard let ws = ctx.workspace, ctx.workspaceBytes >= g.sharedFloats * 4 + g.slotFloats * 4 else {
+            throw OpError("workspace of \(ctx.workspaceBytes) bytes is smaller than the head's \(g.sharedFloats * 4 + g.slotFloats * 4)")
+        }
+        let h = s.inHeight, w = s.inWidth, lp = h * w, c = s.channels
+        let base = ws.assumingMemoryBound(to: Float.self)
+        let g0 = base, gr = g0 + lp, gd = gr + lp, gx = gd + lp, gy = gx + lp, n0 = gy + lp, proj = n0 + lp
+        let scratch = base + g.sharedFloats
+        let slots = max(1, min(ctx.threads, (ctx.workspaceBytes / 4 - g.sharedFloats) / g.slotFloats, g.slots))
+        ctx.parallelFor(slots, costPerItem: (h / slots + 1) * w * c * 5) { range in
+            for slot in range {
+                lseg_head_gram_rows(x, Int64(c), Int64(h), Int64(w), Int64(h * slot / slots), Int64(h * (slot + 1) / slots),
+                                    g0, gr, gd, gx, gy, n0, scratch + slot * g.slotFloats)
+            }
+        }
+        try GemmKernels.sgemm(transA: false, transB: false, m: s.labels, n: lp, k: c, alpha: 1, a: features, lda: c,
+                              b: x, ldb: lp, beta: 0, c: proj, ldc: lp, threads: ctx.threads)
+        let (guardCode, eps): (Int32, Float) = {
+            switch attrs.normGuard {
+            case .none: return (0, 0)
+            case .clampNorm(let e): return (1, e)
+            case .addToSquaredSum(let e): return (2, e)
+            }
+        }()
+        let height = s.height
+        g.rows.i0.withUnsafeBufferPointer { r0 in g.rows.i1.withUnsafeBufferPointer { r1 in g.rows.w.withUnsafeBufferPointer { rw in
+        g.cols.i0.withUnsafeBufferPointer { c0 in g.cols.i1.withUnsafeBufferPointer { c1 in g.cols.w.withUnsafeBufferPointer { cw in
+            ctx.parallelFor(slots, costPerItem: (height / slots + 1) * s.width * (s.labels + 8)) { range in
+                for slot in range {
+                    let n = lseg_head_gram_pixels(x, features, Int64(c), Int64(s.labels), Int64(h), Int64(w), Int64(height),
+                                                  Int64(s.width), r0.baseAddress!, r1.baseAddress!, rw.baseAddress!,
+                                                  c0.baseAddress!, c1.baseAddress!, cw.baseAddress!, g0, gr, gd, gx, gy, n0,
+                                                  proj, attrs.scale, guardCode, eps, Int64(height * slot / slots),
+                                                  Int64(height * (slot + 1) / slots), y, scratch + slot * g.slotFloats)
+                    if n > 0 { exactPixels.add(Int(n)) }
+                }
+            }
+        } } } } } }
+    }
+
     static func resizeAttrs(_ u: NormalizedProjectionAttrs.Upsample) -> ResizeAttrs {
         ResizeAttrs(mode: .linear, coordinateTransformation: u.coordinateTransformation)
     }
@@ -68,6 +158,9 @@ enum NormalizedProjectionKernels {
                     _ ctx: ExecContext) throws {
         let plane = s.height * s.width
         if plane == 0 || s.labels == 0 { return }
+        if s.channels > 0, let g = GramLayout(s, plan: plan, attrs) {
+            return try runGram(s, g, attrs, x: x, features: features, y: y, ctx)
+        }
         let tiling = Tiling(s, upsampled: plan != nil)
         guard let ws = ctx.workspace, ctx.workspaceBytes >= tiling.slotBytes else {
             throw OpError("workspace of \(ctx.workspaceBytes) bytes is smaller than one tile's \(tiling.slotBytes)")

@@ -1,6 +1,6 @@
 import CKernels
 
-/// QLinear and QConv: float in, int8 weights with per-output-channel scales, int32 accumulation,
+/// QLinear, QConv and QConvTranspose: float in, int8 weights with per-output-channel scales, int32 accumulation,
 /// float out with bias and activation fused (kernels in Int8Kernels.swift).
 enum Int8Ops {
     /// Up to this depth sum (q - zp) * w with |q - zp| <= 255 and |w| <= 128 fits int32, so every
@@ -63,6 +63,32 @@ enum Int8Ops {
         return g
     }
 
+    /// QConvTranspose shapes: x [N, Cin, H, W], weight [Cout * kh * kw, Cin].
+    struct TransposeShapes {
+        var batch: Int, inChannels: Int, height: Int, width: Int, outChannels: Int, kh: Int, kw: Int
+        var rows: Int { outChannels * kh * kw }
+        var pixels: Int { height * width }
+        var output: [Int] { [batch, outChannels, height * kh, width * kw] }
+    }
+
+    static func transposeShapes(_ x: [Int], _ w: [Int], _ attrs: QConvTransposeAttrs) throws -> TransposeShapes {
+        guard attrs.kernel.count == 2, attrs.kernel.allSatisfy({ $0 >= 1 && $0 <= 1 << 16 }) else {
+            throw OpError("QConvTranspose kernel \(attrs.kernel) must be two sizes in 1...65536")
+        }
+        guard x.count == 4 else { throw OpError("QConvTranspose input must be [N, C, H, W] (got \(x))") }
+        let kk = attrs.kernel[0] * attrs.kernel[1]
+        guard w.count == 2, w[1] == x[1], w[0] % kk == 0 else {
+            throw OpError("QConvTranspose weight must be [Cout * \(attrs.kernel[0]) * \(attrs.kernel[1]), \(x[1])] (got \(w))")
+        }
+        try checkDepth(x[1])
+        let s = TransposeShapes(batch: x[0], inChannels: x[1], height: x[2], width: x[3], outChannels: w[0] / kk,
+                                kh: attrs.kernel[0], kw: attrs.kernel[1])
+        let (hw, o1) = (x[2] * attrs.kernel[0]).multipliedReportingOverflow(by: x[3] * attrs.kernel[1])
+        let (_, o2) = hw.multipliedReportingOverflow(by: max(1, s.outChannels * s.batch))
+        guard !o1, !o2 else { throw OpError("QConvTranspose output \(s.output) is too large") }
+        return s
+    }
+
     static func infer(_ op: Op, _ inputs: [ShapeInput?]) throws -> [TypedShape] {
         guard inputs.count >= 2, let x = inputs[0], let w = inputs[1] else { throw OpError("\(op.typeName) needs input and weight") }
         let bias = inputs.count > 2 ? inputs[2] : nil
@@ -80,6 +106,12 @@ enum Int8Ops {
             try checkBias(bias?.shape, g.outChannels)
             if let v = w.value { _ = try weightScales(v.quant, channels: g.outChannels) }
             return [TypedShape(.float32, g.output)]
+        case .qConvTranspose(let attrs):
+            _ = try inputQuant(attrs.input)
+            let s = try transposeShapes(x.shape, w.shape, attrs)
+            try checkBias(bias?.shape, s.outChannels)
+            if let v = w.value { _ = try weightScales(v.quant, channels: s.rows) }
+            return [TypedShape(.float32, s.output)]
         default:
             throw OpError("\(op.typeName) is not an int8 op")
         }
@@ -95,6 +127,9 @@ enum Int8Ops {
         case .qConv(let attrs):
             guard let g = try? convGeometry(x.shape, w.shape, attrs.conv) else { return 0 }
             return Int8Kernels.ConvLayout(path: path, g).bytes
+        case .qConvTranspose(let attrs):
+            guard let s = try? transposeShapes(x.shape, w.shape, attrs) else { return 0 }
+            return Int8Kernels.convTransposeWorkspace(path: path, s)
         default:
             return 0
         }
@@ -123,6 +158,14 @@ enum Int8Ops {
             try Int8Kernels.conv(path: Int8Kernels.path, g, x: x.pointer(Float.self), weight: w.pointer(Int8.self),
                                  weightScales: scales, bias: bias?.pointer(Float.self), input: q,
                                  activation: attrs.conv.activation, y: y.pointer(Float.self), ctx)
+        case .qConvTranspose(let attrs):
+            let q = try inputQuant(attrs.input)
+            let s = try transposeShapes(x.shape, w.shape, attrs)
+            try checkBias(bias?.shape, s.outChannels)
+            let scales = try weightScales(w.quant, channels: s.rows)
+            try Int8Kernels.convTranspose(path: Int8Kernels.path, s, x: x.pointer(Float.self), weight: w.pointer(Int8.self),
+                                          weightScales: scales, bias: bias?.pointer(Float.self), input: q,
+                                          activation: attrs.activation, y: y.pointer(Float.self), ctx)
         default:
             throw OpError("\(op.typeName) is not an int8 op")
         }

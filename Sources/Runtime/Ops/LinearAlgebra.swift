@@ -235,18 +235,32 @@ enum LinearAlgebra {
             }
             return
         }
-        var index = Array(repeating: 0, count: g.batch.count)
-        for t in 0..<batchCount {
-            var ao = 0, bo = 0
-            for i in 0..<index.count { ao += index[i] * aStrides[i]; bo += index[i] * bStrides[i] }
-            try GemmKernels.sgemm(transA: false, transB: false, m: g.m, n: g.n, k: g.k, alpha: 1,
-                                  a: a + ao, lda: g.k, b: b + bo, ldb: g.n, beta: 0,
-                                  c: y + t * g.m * g.n, ldc: g.n, threads: ctx.threads)
-            for i in stride(from: index.count - 1, through: 0, by: -1) {
-                index[i] += 1
-                if index[i] < g.batch[i] { break }
-                index[i] = 0
+        // Whole products per worker when there are enough of them (no split inside a product).
+        let perProduct = batchCount >= ctx.threads ? 1 : ctx.threads
+        var failure: Error?
+        let lock = PThreadLock()
+        ctx.parallelFor(batchCount, costPerItem: g.m * g.n * g.k) { r in
+            var index = Array(repeating: 0, count: g.batch.count)
+            var rest = r.lowerBound
+            for i in stride(from: g.batch.count - 1, through: 0, by: -1) { index[i] = rest % g.batch[i]; rest /= g.batch[i] }
+            for t in r {
+                var ao = 0, bo = 0
+                for i in 0..<index.count { ao += index[i] * aStrides[i]; bo += index[i] * bStrides[i] }
+                do {
+                    try GemmKernels.sgemm(transA: false, transB: false, m: g.m, n: g.n, k: g.k, alpha: 1,
+                                          a: a + ao, lda: g.k, b: b + bo, ldb: g.n, beta: 0,
+                                          c: y + t * g.m * g.n, ldc: g.n, threads: perProduct)
+                } catch {
+                    lock.lock(); failure = failure ?? error; lock.unlock()
+                    return
+                }
+                for i in stride(from: index.count - 1, through: 0, by: -1) {
+                    index[i] += 1
+                    if index[i] < g.batch[i] { break }
+                    index[i] = 0
+                }
             }
         }
+        if let failure { throw failure }
     }
 }

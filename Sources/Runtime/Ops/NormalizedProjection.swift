@@ -115,8 +115,8 @@ enum NormalizedProjection {
 
     static func workspaceBytes(_ op: Op, _ inputs: [TypedShape?], _ outputs: [TypedShape]) -> Int {
         guard case .normalizedProjection(let attrs) = op, inputs.count == 2, let x = inputs[0], let f = inputs[1],
-              let (s, _) = try? shapes(attrs, x: x.shape, features: f.shape) else { return 0 }
-        return NormalizedProjectionKernels.Tiling(s, upsampled: attrs.upsample != nil).workspaceBytes
+              let (s, plan) = try? shapes(attrs, x: x.shape, features: f.shape) else { return 0 }
+        return NormalizedProjectionKernels.workspaceBytes(s, plan: plan, attrs)
     }
 
     static func run(_ op: Op, _ inputs: [TensorView?], _ outputs: [TensorView], _ ctx: ExecContext) throws {

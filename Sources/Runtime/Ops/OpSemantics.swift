@@ -123,7 +123,7 @@ extension Op {
         case .maxPool, .averagePool: return .pooling
         case .resize: return .resize
         case .quantizeLinear, .dequantizeLinear: return .quantization
-        case .qLinear, .qConv: return .int8
+        case .qLinear, .qConv, .qConvTranspose: return .int8
         case .normalizedProjection: return .projection
         case .attention: return .attention
         }
@@ -145,7 +145,7 @@ extension Op {
              .abs, .reciprocal, .not, .floor, .ceil, .sin, .cos, .leakyRelu, .gelu, .quickGelu, .clip,
              .cast, .identity, .matMul, .gemm, .linear, .conv, .convTranspose, .batchNorm, .layerNorm,
              .softmax, .maxPool, .averagePool, .argMax, .transpose, .flatten, .concat, .gather, .gatherND,
-             .shape, .quantizeLinear, .dequantizeLinear, .qLinear, .qConv, .normalizedProjection,
+             .shape, .quantizeLinear, .dequantizeLinear, .qLinear, .qConv, .qConvTranspose, .normalizedProjection,
              .attention:
             return []
         }
