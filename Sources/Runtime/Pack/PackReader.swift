@@ -154,10 +154,8 @@ struct PackReader {
             throw fail("graph section: zstd decompression failed: \(String(cString: ZSTD_getErrorName(got)))")
         }
         guard got == rawSize else { throw fail("graph section: decompressed to \(got) bytes, header says \(rawSize)") }
-        let decoder = JSONDecoder()
-        decoder.nonConformingFloatDecodingStrategy = PackGraphCoding.floatDecoding
         do {
-            return try decoder.decode(PackGraphSection.self, from: Data(raw))
+            return try JSONCoding.decode(PackGraphSection.self, from: raw)
         } catch let DecodingError.dataCorrupted(c), let DecodingError.keyNotFound(_, c),
                     let DecodingError.typeMismatch(_, c), let DecodingError.valueNotFound(_, c) {
             let path = c.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")

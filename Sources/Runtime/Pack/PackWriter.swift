@@ -138,11 +138,8 @@ struct PackWriter {
     }
 
     private func encodeGraphSection(_ records: [PackGraphRecord]) throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        encoder.nonConformingFloatEncodingStrategy = PackGraphCoding.floatEncoding
         do {
-            return Array(try encoder.encode(PackGraphSection(metadata: model.metadata, graphs: records)))
+            return try JSONCoding.encode(PackGraphSection(metadata: model.metadata, graphs: records))
         } catch {
             throw RuntimeError.badPack(file: url.path, what: "cannot encode graph section: \(error)")
         }
@@ -188,11 +185,3 @@ private func releaseFreedHeap() { _ = mallocTrim?(0) }
 #else
 private func releaseFreedHeap() {}
 #endif
-
-/// JSON settings shared by writer and reader: -inf (attention masks) and NaN must survive.
-enum PackGraphCoding {
-    static let floatEncoding = JSONEncoder.NonConformingFloatEncodingStrategy.convertToString(
-        positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-    static let floatDecoding = JSONDecoder.NonConformingFloatDecodingStrategy.convertFromString(
-        positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-}
