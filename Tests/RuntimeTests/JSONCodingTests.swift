@@ -167,7 +167,7 @@ final class JSONCodingTests: XCTestCase {
             throw XCTSkip("LSEG_JSON_COMPARE_PACKS not set")
         }
         for path in list.split(separator: ":").map(String.init) {
-            let info = try Pack.readDirectory(URL(fileURLWithPath: path))
+            let info = try Pack.readDirectory(path)
             let section = Section(metadata: info.metadata, graphs: info.graphs.map {
                 Section.Record(name: $0.name, inputs: $0.inputs, outputs: $0.outputs, nodes: $0.nodes,
                                valueInfo: $0.valueInfo, initializers: $0.initializers)

@@ -1,10 +1,5 @@
 import CKernels
 import COpenBLAS
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import Glibc
 
 /// fp32 GEMM through OpenBLAS, fused bias + activation, and the scalar references tests use.

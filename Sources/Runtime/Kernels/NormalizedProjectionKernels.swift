@@ -1,8 +1,4 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
+import Glibc
 
 /// The fused LSeg head, tile by tile over output rows. Without an upsample the GEMM reads x in
 /// place (channel-major); with one, each source row is transposed to pixel-major [w, C] and
@@ -35,7 +31,7 @@ enum NormalizedProjectionKernels {
             // transposed source row [w, C]. Per-pixel norms always.
             let floats = (upsampled ? s.channels * (pixels + 2 * width + s.inWidth) : 0) + pixels
             slotFloats = (floats + 15) / 16 * 16
-            slots = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 16, tiles))
+            slots = max(1, min(ProcessorCount.active, 16, tiles))
         }
 
         var slotBytes: Int { slotFloats * MemoryLayout<Float>.size }

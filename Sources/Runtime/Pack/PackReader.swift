@@ -1,9 +1,4 @@
 import CZstd
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import Dispatch
 import Glibc
 
@@ -13,9 +8,9 @@ struct PackReader {
     let info: PackInfo
     private let path: String
 
-    init(url: URL) throws {
-        path = url.path
-        file = try MappedFile(url: url)
+    init(path: String) throws {
+        self.path = path
+        file = try MappedFile(path: path)
         info = try PackReader.parse(file.bytes, path: path)
     }
 
