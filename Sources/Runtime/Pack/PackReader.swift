@@ -1,5 +1,4 @@
 import CZstd
-import Dispatch
 import Glibc
 
 /// Maps a pack and validates header, directory and graph section (formats/PACK.md, "Reading").
@@ -177,7 +176,7 @@ struct PackReader {
         // Each iteration writes only its own slot; the largest blobs go first to balance threads.
         nonisolated(unsafe) let slots = results
         let order = entries.indices.sorted { entries[$0].storedSize > entries[$1].storedSize }
-        DispatchQueue.concurrentPerform(iterations: entries.count) { k in
+        WorkerPool.shared.perform(iterations: entries.count) { k in
             let i = order[k]
             let e = entries[i]
             let stored = UnsafeRawBufferPointer(rebasing: base[e.offset..<e.offset + e.storedSize])

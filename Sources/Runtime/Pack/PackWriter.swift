@@ -1,5 +1,4 @@
 import CZstd
-import Dispatch
 import Glibc
 
 /// Lays out and writes one pack: header placeholder, aligned blobs, directory, graph section,
@@ -165,7 +164,7 @@ struct PackWriter {
         if options.threads <= 1 || batch.count == 1 {
             for i in 0..<batch.count { work(i) }
         } else {
-            DispatchQueue.concurrentPerform(iterations: batch.count, execute: work)
+            WorkerPool.shared.perform(iterations: batch.count, work)
         }
         return try results.map { try $0!.get() }
     }
