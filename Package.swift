@@ -40,8 +40,8 @@ let package = Package(
             "Convert", "LSeg", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "lseg-quantize", dependencies: [
             "Quantize", "LSeg", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .executableTarget(name: "lseg-run", dependencies: [
-            "Runtime", "LSeg", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        // No ArgumentParser: it imports Foundation, which would be linked into the static device binary.
+        .executableTarget(name: "lseg-run", dependencies: ["Runtime", "LSeg"]),
         .executableTarget(name: "lseg-inspect", dependencies: [
             "Runtime", "Convert", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "lseg-bench", dependencies: [

@@ -1,9 +1,6 @@
 import CImageIO
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
+import Glibc
+import Runtime
 
 /// Reading and writing image files through libpng and libjpeg-turbo.
 ///
@@ -52,10 +49,10 @@ public enum ImageIO {
 
     /// Reads and decodes the image file at `path`.
     public static func read(path: String, maxPixels: Int = defaultMaxPixels) throws -> RGBImage {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        guard let data = FileIO.contents(atPath: path) else {
             throw LSegError.io(file: path, what: "cannot read file")
         }
-        return try decode([UInt8](data), name: path, maxPixels: maxPixels)
+        return try decode(data, name: path, maxPixels: maxPixels)
     }
 
     /// An 8-bit RGB PNG. Same image, same bytes (no timestamps, fixed compression settings).
@@ -107,7 +104,7 @@ public enum ImageIO {
     /// Writes bytes to `path` through a temporary file and a rename, so a reader never sees half a file.
     public static func write(_ bytes: [UInt8], to path: String) throws {
         do {
-            try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic)
+            try FileIO.write(bytes, toPath: path)
         } catch {
             throw LSegError.io(file: path, what: "cannot write: \(LSegError.systemText(error))")
         }

@@ -1,9 +1,5 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import Glibc
+import Runtime
 
 /// Errors of the LSeg application layer; each names the file or input and what is wrong.
 public enum LSegError: Error, CustomStringConvertible, Equatable {
@@ -36,10 +32,9 @@ public enum LSegError: Error, CustomStringConvertible, Equatable {
 
 extension LSegError {
     /// One line for a failed file operation: the system's text for the underlying errno when
-    /// there is one (FoundationEssentials' errors carry no localized description).
+    /// there is one.
     static func systemText(_ error: any Error) -> String {
-        if let e = error as? CocoaError, let p = e.underlying as? POSIXError { return String(cString: strerror(p.code.rawValue)) }
-        if let p = error as? POSIXError { return String(cString: strerror(p.code.rawValue)) }
+        if let e = error as? FileIO.SystemError { return e.description }
         return String(describing: error)
     }
 }

@@ -1,8 +1,4 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
+import Glibc
 import Runtime
 
 /// Label baking for fixed-class deployments: runs the text tower once for a label set, stores
@@ -24,7 +20,7 @@ public enum LabelBaking {
     /// ([N, C] float32, one row per label, e.g. from the fp32 pack a quantized one was made
     /// from), else from `model`'s own text tower.
     public static func bake(_ model: Model, labels: [String], features: Tensor? = nil,
-                            threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws -> Model {
+                            threads: Int = ProcessorCount.active) throws -> Model {
         guard !labels.isEmpty else { throw LSegError.badArgument("no labels to bake") }
         if let baked = model.metadata.bakedLabels {
             throw LSegError.badArgument("the pack already has baked labels (\(baked.joined(separator: ", ")))")

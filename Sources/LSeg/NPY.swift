@@ -1,8 +1,4 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
+import Glibc
 import Runtime
 
 /// NumPy's .npy format (versions 1.0, 2.0, 3.0), C order, little-endian: the exchange format
@@ -44,13 +40,13 @@ public enum NPY {
     }
 
     public static func read(path: String) throws -> Tensor {
-        guard let data = FileManager.default.contents(atPath: path) else { throw LSegError.io(file: path, what: "cannot read file") }
-        return try decode([UInt8](data), name: path)
+        guard let data = FileIO.contents(atPath: path) else { throw LSegError.io(file: path, what: "cannot read file") }
+        return try decode(data, name: path)
     }
 
     public static func write(_ tensor: Tensor, to path: String) throws {
         let bytes = try encode(tensor, name: path)
-        do { try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
+        do { try FileIO.write(bytes, toPath: path) } catch {
             throw LSegError.io(file: path, what: "cannot write: \(LSegError.systemText(error))")
         }
     }

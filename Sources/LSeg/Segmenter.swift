@@ -1,8 +1,4 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
+import Glibc
 import Runtime
 
 /// LSeg inference: labels -> text features (cached per label set), image -> logits -> label map
@@ -39,12 +35,12 @@ public final class Segmenter: @unchecked Sendable {
         public var meanLogits: [Float]
     }
 
-    public convenience init(packAt url: URL, threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
-        let (model, pages) = try Pack.readMapped(url)
+    public convenience init(packAt path: String, threads: Int = ProcessorCount.active) throws {
+        let (model, pages) = try Pack.readMapped(path)
         try self.init(model: model, pages: pages, threads: threads)
     }
 
-    public convenience init(model: Model, threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws {
+    public convenience init(model: Model, threads: Int = ProcessorCount.active) throws {
         try self.init(model: model, pages: nil, threads: threads)
     }
 

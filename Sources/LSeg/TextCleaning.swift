@@ -1,8 +1,4 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
+import Glibc
 
 /// The text clean-up CLIP applies before tokenizing: a subset of ftfy.fix_text (entities,
 /// ligatures, full-width forms, curly quotes, line breaks, control characters, NFC), then

@@ -1,8 +1,4 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
+import Glibc
 import Runtime
 
 /// CLIP's byte-level BPE tokenizer (OpenAI CLIP's SimpleTokenizer, as open_clip ships it):
@@ -38,10 +34,10 @@ public final class Tokenizer: @unchecked Sendable {
 
     /// Reads the merges file at `path` (plain or gzip).
     public convenience init(mergesFile path: String) throws {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        guard let data = FileIO.contents(atPath: path) else {
             throw LSegError.io(file: path, what: "cannot read the BPE merges file")
         }
-        try self.init(mergesFileData: [UInt8](data), name: path)
+        try self.init(mergesFileData: data, name: path)
     }
 
     public init(mergesText text: String, name: String = "bpe vocabulary") throws {

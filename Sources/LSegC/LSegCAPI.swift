@@ -1,8 +1,3 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import Glibc
 import LSeg
 import Runtime
@@ -79,8 +74,8 @@ public func lseg_open(_ path: UnsafePointer<CChar>?, _ threads: Int32, _ out: Un
     guard threads >= 0, threads <= 1024 else { return fail(statusArgument, "lseg_open: threads is \(threads), want 0 (all cores) to 1024") }
     guard let file = String(validatingCString: path) else { return fail(statusArgument, "lseg_open: path is not UTF-8") }
     do {
-        let n = threads == 0 ? ProcessInfo.processInfo.activeProcessorCount : Int(threads)
-        let segmenter = try Segmenter(packAt: URL(fileURLWithPath: file), threads: n)
+        let n = threads == 0 ? ProcessorCount.active : Int(threads)
+        let segmenter = try Segmenter(packAt: file, threads: n)
         out.pointee = OpaquePointer(Unmanaged.passRetained(CModel(segmenter: segmenter)).toOpaque())
         clearError()
         return statusOK

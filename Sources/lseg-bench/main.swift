@@ -92,7 +92,7 @@ struct Bench: ParsableCommand {
 
     func bench() throws {
         let t0 = ResourceUsage.now()
-        let model = try Pack.read(URL(fileURLWithPath: pack), options: PackReadOptions(graphs: graph.map { [$0] }))
+        let model = try Pack.read(pack, options: PackReadOptions(graphs: graph.map { [$0] }))
         let loadSeconds = ResourceUsage.now() - t0
         let pre = model.metadata.preprocessing
         var h = pre?.height ?? 384, w = pre?.width ?? 384

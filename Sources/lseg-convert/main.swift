@@ -117,7 +117,7 @@ struct ConvertCommand: ParsableCommand {
         if progress.enabled {
             writeOptions.progress = { @Sendable (done: Int, total: Int) -> Void in progress.bar("packing", done, total) }
         }
-        let report = try Pack.write(result.model, to: URL(fileURLWithPath: output), options: writeOptions)
+        let report = try Pack.write(result.model, to: output, options: writeOptions)
         progress.finish()
         let seconds = ResourceUsage.now() - start
         guard !quiet else { return }

@@ -28,9 +28,9 @@ struct Inspect: ParsableCommand {
             }
             guard let pack else { throw ValidationError("give a .pack file, or --ops") }
             let url = URL(fileURLWithPath: pack)
-            let info = try Pack.readDirectory(url)
+            let info = try Pack.readDirectory(url.path)
             if verify {
-                _ = try Pack.read(url)
+                _ = try Pack.read(url.path)
                 try Pack.verifyGraphs(info, file: pack)
             }
             let report = InspectReport(file: pack, info: info, verified: verify)

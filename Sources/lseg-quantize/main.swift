@@ -42,7 +42,7 @@ struct QuantizeCommand: ParsableCommand {
         if let d = maxDrop, !(0...1).contains(d) { throw QuantizeError.badArgument("--max-drop must be in [0, 1]") }
         let inputURL = URL(fileURLWithPath: pack)
         let outPath = output ?? inputURL.deletingLastPathComponent().appendingPathComponent(mode.defaultFileName).path
-        let model = try Pack.read(inputURL)
+        let model = try Pack.read(inputURL.path)
         guard let pre = model.metadata.preprocessing else { throw QuantizeError.badArgument("\(pack): no preprocessing metadata, not an LSeg pack") }
 
         var options = QuantizeOptions()
@@ -70,7 +70,7 @@ struct QuantizeCommand: ParsableCommand {
         var rep = firstReport
         var output = quantized
         if let baked { output = try LabelBaking.bake(quantized, labels: baked, features: features, threads: threads) }
-        let written = try Pack.write(output, to: URL(fileURLWithPath: outPath))
+        let written = try Pack.write(output, to: outPath)
         rep.bytesBefore = (try? FileManager.default.attributesOfItem(atPath: pack)[.size] as? Int) ?? 0
         rep.bytesAfter = written.fileSize
         print(ReportTable.render(rep))

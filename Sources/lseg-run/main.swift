@@ -1,104 +1,183 @@
-import ArgumentParser
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import Glibc
 import LSeg
 import Runtime
 
-@main
-struct RunCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "lseg-run",
-        abstract: "Runs a .pack: segment images for text labels, or execute a graph on .npy inputs.",
-        subcommands: [Segment.self, Exec.self, Compare.self])
+let tool = "lseg-run"
+let abstract = "Runs a .pack: segment images for text labels, or execute a graph on .npy inputs."
+let threadsDefault = ProcessorCount.active
+let maxMemoryHelp = "Refuse to run a graph needing more than this many MB of working memory (arena + workspace, weights not included)."
+
+let segmentSpec = CommandSpec(
+    name: "segment",
+    abstract: "Segments images into the given labels; writes palette mask PNGs (pixel value = label index).",
+    discussion: ArgumentParsing.wrap("""
+        Frames are segmented in order with one plan and one set of text features; each line gives the \
+        frame's latency, and with more than one frame a last line sums them up (first, median and worst \
+        latency, peak resident memory).
+        """, width: 80, indent: 0),
+    positionals: [PositionalSpec(name: "pack", help: "The pack."),
+                  PositionalSpec(name: "images", help: "Images (PNG or JPEG), or folders of them (taken in name order).", variadic: true)],
+    options: [
+        OptionSpec(name: "labels", valueName: "labels", help: "Comma-separated labels, e.g. \"dog,tree,other\" (default: a label-baked pack's own)."),
+        OptionSpec(name: "output", short: "o", valueName: "output", help: "Mask PNG to write; a folder when several images are given."),
+        OptionSpec(name: "overlay", valueName: "overlay", help: "Overlay PNG (photo, mask and legend); a folder when several images are given."),
+        OptionSpec(name: "max-memory", valueName: "max-memory", help: maxMemoryHelp),
+        OptionSpec(name: "threads", valueName: "threads", help: "Threads (default: all cores).", defaultText: String(threadsDefault)),
+        OptionSpec(name: "keep-weight-pages", help: "Keep the pack's mapped weights resident once read (by default each run drops a weight's pages after its node, so at most about one node's weights are resident at a time; set LSEG_RSS_TRACE to see memory per phase)."),
+    ])
+
+let execSpec = CommandSpec(
+    name: "exec",
+    abstract: "Runs a graph on .npy inputs and writes each output as OUTPUT_DIR/NAME.npy.",
+    positionals: [PositionalSpec(name: "pack", help: "The pack.")],
+    options: [
+        OptionSpec(name: "graph", valueName: "graph", help: "Graph to run (default: all graphs in sequence, as the original export)."),
+        OptionSpec(name: "input", valueName: "input", help: "NAME=file.npy, once per input.", repeats: true),
+        OptionSpec(name: "output-dir", valueName: "output-dir", help: "Folder for the outputs.", required: true),
+        OptionSpec(name: "max-memory", valueName: "max-memory", help: maxMemoryHelp),
+        OptionSpec(name: "threads", valueName: "threads", help: "Threads (default: all cores).", defaultText: String(threadsDefault)),
+        OptionSpec(name: "trace", help: "Print every node with its output shape and statistics."),
+    ])
+
+let compareSpec = CommandSpec(
+    name: "compare",
+    abstract: "Runs a pack on reference inputs and names the first node whose output diverges from reference tensors.",
+    discussion: ArgumentParsing.wrap("""
+        The reference folder holds index.json and .npy files, e.g. ONNX Runtime's value of every intermediate \
+        (golden/make writes them: golden/intermediates/<case>/index.json). index.json is either \
+        {"inputs": {name: file}, "tensors": {name: file}} or golden's form {"tensors": [{"tensor": name, \
+        "file": path, "stride": k}]} (a tensor stored as every k-th element), with inputs given by --input. \
+        File paths are relative to the folder or to one of its parents.
+        """, width: 80, indent: 0),
+    positionals: [PositionalSpec(name: "pack", help: "The pack.")],
+    options: [
+        OptionSpec(name: "reference", valueName: "reference", help: "Reference folder (with index.json).", required: true),
+        OptionSpec(name: "input", valueName: "input", help: "NAME=file.npy, once per input (added to those index.json names).", repeats: true),
+        OptionSpec(name: "graph", valueName: "graph", help: "Graph to run (default: all graphs in sequence)."),
+        OptionSpec(name: "tolerance", valueName: "tolerance", help: "Relative tolerance: a node diverges when max |ours - ref| > tol * max |ref|.", defaultText: "0.0001"),
+    ])
+
+let commands = [segmentSpec, execSpec, compareSpec]
+
+func printOut(_ text: String) {
+    var t = text
+    t.withUTF8 { _ = Glibc.write(1, $0.baseAddress, $0.count) }
 }
 
-/// Prints one line on stderr and exits 2 for bad input, 1 otherwise.
-func fail(_ tool: String, _ error: Error) -> ExitCode {
-    var line = "\(tool): \(error)\n"
+func printError(_ text: String) {
+    var line = text + "\n"
     line.withUTF8 { _ = Glibc.write(2, $0.baseAddress, $0.count) }
-    let input = error is LSegError || error is RuntimeError || error is ValidationError
-    return ExitCode(input ? 2 : 1)
 }
 
-struct Segment: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Segments images into the given labels; writes palette mask PNGs (pixel value = label index).",
-        discussion: """
-            Frames are segmented in order with one plan and one set of text features; each line gives the
-            frame's latency, and with more than one frame a last line sums them up (first, median and worst
-            latency, peak resident memory).
-            """)
+/// Prints one line on stderr; exit code 2 for bad input, 1 otherwise.
+func fail(_ command: String, _ error: Error) -> Int32 {
+    printError("\(tool) \(command): \(error)")
+    return error is LSegError || error is RuntimeError ? 2 : 1
+}
 
-    @Argument(help: "The pack.")
+/// Runs the command line; returns the exit code.
+func main(_ args: [String]) -> Int32 {
+    guard let first = args.first, first != "-h", first != "--help" else {
+        printOut(ArgumentParsing.overview(tool, abstract: abstract, commands))
+        return 0
+    }
+    if first == "help" {
+        guard args.count > 1 else { printOut(ArgumentParsing.overview(tool, abstract: abstract, commands)); return 0 }
+        guard let spec = commands.first(where: { $0.name == args[1] }) else {
+            printError("\(tool): unknown subcommand '\(args[1])' (subcommands: \(commands.map(\.name).joined(separator: ", ")))")
+            return 64
+        }
+        printOut(ArgumentParsing.help(tool, spec))
+        return 0
+    }
+    guard let spec = commands.first(where: { $0.name == first }) else {
+        printError("\(tool): unknown subcommand '\(first)' (subcommands: \(commands.map(\.name).joined(separator: ", ")); see '\(tool) --help')")
+        return 64
+    }
+    let parsed: ParsedArguments
+    do {
+        guard let p = try ArgumentParsing.parse(Array(args.dropFirst()), for: spec) else {
+            printOut(ArgumentParsing.help(tool, spec))
+            return 0
+        }
+        parsed = p
+    } catch {
+        printError("\(tool) \(spec.name): \(error) (see '\(tool) \(spec.name) --help')")
+        return 64
+    }
+    do {
+        switch spec.name {
+        case "segment": try Segment(parsed).segment()
+        case "exec": try Exec(parsed).exec()
+        default: return try Compare(parsed).compare()
+        }
+    } catch let e as UsageError {
+        printError("\(tool) \(spec.name): \(e) (see '\(tool) \(spec.name) --help')")
+        return 64
+    } catch {
+        return fail(spec.name, error)
+    }
+    return 0
+}
+
+struct Segment {
     var pack: String
-
-    @Argument(help: "Images (PNG or JPEG), or folders of them (taken in name order).")
     var images: [String]
-
-    @Option(help: "Comma-separated labels, e.g. \"dog,tree,other\" (default: a label-baked pack's own).")
     var labels: String?
-
-    @Option(name: .shortAndLong, help: "Mask PNG to write; a folder when several images are given.")
     var output: String?
-
-    @Option(help: "Overlay PNG (photo, mask and legend); a folder when several images are given.")
     var overlay: String?
-
-    @Option(name: .customLong("max-memory"), help: "Refuse to run a graph needing more than this many MB of working memory (arena + workspace, weights not included).")
     var maxMemory: Int?
+    var threads: Int
+    var keepWeightPages: Bool
 
-    @Option(help: "Threads (default: all cores).")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
-
-    @Flag(help: "Keep the pack's mapped weights resident once read (by default each run drops a weight's pages after its node, so at most about one node's weights are resident at a time; set LSEG_RSS_TRACE to see memory per phase).")
-    var keepWeightPages = false
-
-    func run() throws {
-        do { try segment() } catch let e as ExitCode { throw e } catch { throw fail("lseg-run segment", error) }
+    init(_ a: ParsedArguments) throws {
+        pack = a.positional("pack")
+        images = a.positionalList("images")
+        labels = a.string("labels")
+        output = a.string("output")
+        overlay = a.string("overlay")
+        maxMemory = try a.int("max-memory")
+        threads = try a.int("threads") ?? threadsDefault
+        keepWeightPages = a.flag("keep-weight-pages")
     }
 
     func target(_ path: String?, for image: String, suffix: String, frames: Int) throws -> String? {
         guard let path else { return nil }
         guard frames > 1 else { return path }
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        let stem = URL(fileURLWithPath: image).deletingPathExtension().lastPathComponent
-        return URL(fileURLWithPath: path).appendingPathComponent("\(stem)-\(suffix).png").path
+        do { try FileIO.createFolder(path) } catch { throw LSegError.io(file: path, what: "cannot create the folder: \(error)") }
+        return PathText.appending("\(PathText.stem(image))-\(suffix).png", to: PathText.absolute(path))
     }
 
     /// The image files: each argument, or the PNG/JPEG files in it (sorted) when it is a folder.
     static func frames(_ arguments: [String]) throws -> [String] {
         var out: [String] = []
         for a in arguments {
-            var isDir = false
-            guard FileManager.default.fileExists(atPath: a, isDirectory: &isDir) else { throw LSegError.io(file: a, what: "no such file or folder") }
-            guard isDir else { out.append(a); continue }
-            let names = try FileManager.default.contentsOfDirectory(atPath: a).sorted()
-            let found = names.filter { ["png", "jpg", "jpeg"].contains(URL(fileURLWithPath: $0).pathExtension.lowercased()) }
-            guard !found.isEmpty else { throw LSegError.io(file: a, what: "folder holds no PNG or JPEG files") }
-            out += found.map { URL(fileURLWithPath: a).appendingPathComponent($0).path }
+            let found = FileIO.exists(a)
+            guard found.exists else { throw LSegError.io(file: a, what: "no such file or folder") }
+            guard found.isFolder else { out.append(a); continue }
+            guard let names = FileIO.folderEntries(a)?.sorted() else { throw LSegError.io(file: a, what: "cannot read the folder") }
+            let images = names.filter { ["png", "jpg", "jpeg"].contains(PathText.pathExtension($0).lowercased()) }
+            guard !images.isEmpty else { throw LSegError.io(file: a, what: "folder holds no PNG or JPEG files") }
+            out += images.map { PathText.appending($0, to: PathText.absolute(a)) }
         }
         return out
     }
 
     func segment() throws {
-        guard threads > 0 else { throw ValidationError("--threads must be positive") }
+        guard threads > 0 else { throw LSegError.badArgument("--threads must be positive") }
         var given: [String]?
         if let labels {
             given = labels.split(separator: ",").map { TextCleaning.trimmingBlanks($0) }.filter { !$0.isEmpty }
-            guard given?.isEmpty == false else { throw ValidationError("--labels is empty") }
+            guard given?.isEmpty == false else { throw LSegError.badArgument("--labels is empty") }
         }
         let frames = try Self.frames(images)
         MemoryTrace.mark("start")
-        let segmenter = try Segmenter(packAt: URL(fileURLWithPath: pack), threads: threads)
+        let segmenter = try Segmenter(packAt: pack, threads: threads)
         MemoryTrace.mark("pack read")
         segmenter.runner.maxMemoryBytes = try maxMemoryBytes(maxMemory)
         segmenter.releasesWeightPages = !keepWeightPages
         let names = try segmenter.resolveLabels(given)
-        guard names.count <= Palette.colours.count else { throw ValidationError("at most \(Palette.colours.count) labels") }
+        guard names.count <= Palette.colours.count else { throw LSegError.badArgument("at most \(Palette.colours.count) labels") }
         var latencies: [Double] = []
         for path in frames {
             let image = try ImageIO.read(path: path)
@@ -134,112 +213,88 @@ struct Segment: ParsableCommand {
     }
 }
 
-struct Exec: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Runs a graph on .npy inputs and writes each output as OUTPUT_DIR/NAME.npy.")
-
-    @Argument(help: "The pack.")
+struct Exec {
     var pack: String
-
-    @Option(help: "Graph to run (default: all graphs in sequence, as the original export).")
     var graph: String?
-
-    @Option(name: .customLong("input"), help: "NAME=file.npy, once per input.")
-    var inputs: [String] = []
-
-    @Option(name: .customLong("output-dir"), help: "Folder for the outputs.")
+    var inputs: [String]
     var outputDir: String
-
-    @Option(name: .customLong("max-memory"), help: "Refuse to run a graph needing more than this many MB of working memory (arena + workspace, weights not included).")
     var maxMemory: Int?
+    var threads: Int
+    var trace: Bool
 
-    @Option(help: "Threads (default: all cores).")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
-
-    @Flag(help: "Print every node with its output shape and statistics.")
-    var trace = false
-
-    func run() throws {
-        do { try exec() } catch let e as ExitCode { throw e } catch { throw fail("lseg-run exec", error) }
+    init(_ a: ParsedArguments) throws {
+        pack = a.positional("pack")
+        graph = a.string("graph")
+        inputs = a.strings("input")
+        outputDir = a.string("output-dir") ?? ""
+        maxMemory = try a.int("max-memory")
+        threads = try a.int("threads") ?? threadsDefault
+        trace = a.flag("trace")
     }
 
     func exec() throws {
         var feeds: [String: Tensor] = [:]
         for spec in inputs {
-            guard let eq = spec.firstIndex(of: "=") else { throw ValidationError("--input wants NAME=file.npy, got '\(spec)'") }
+            guard let eq = spec.firstIndex(of: "=") else { throw LSegError.badArgument("--input wants NAME=file.npy, got '\(spec)'") }
             feeds[String(spec[..<eq])] = try NPY.read(path: String(spec[spec.index(after: eq)...]))
         }
-        let model = try Pack.read(URL(fileURLWithPath: pack))
+        let model = try Pack.read(pack)
         // Structural faults (cycles, dangling values) reported against the file, not a node.
-        try Pack.verifyGraphs(Pack.readDirectory(URL(fileURLWithPath: pack)), file: pack)
+        try Pack.verifyGraphs(Pack.readDirectory(pack), file: pack)
         let runner = ModelRunner(model: model, threads: threads, maxMemoryBytes: try maxMemoryBytes(maxMemory))
         if trace { runner.observer = { node, outs in print(Trace.line(node, outs)) } }
         let outs = try graph.map { try runner.run(graph: $0, inputs: feeds) } ?? runner.runAll(inputs: feeds)
-        try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
+        do { try FileIO.createFolder(outputDir) } catch { throw LSegError.io(file: outputDir, what: "cannot create the folder: \(error)") }
         for (name, t) in outs.sorted(by: { $0.key < $1.key }) {
-            let path = URL(fileURLWithPath: outputDir).appendingPathComponent(Trace.fileName(name) + ".npy").path
+            let path = PathText.appending(Trace.fileName(name) + ".npy", to: PathText.absolute(outputDir))
             try NPY.write(t, to: path)
             print("\(path): \(t.dtype) \(t.shape)")
         }
     }
 }
 
-struct Compare: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Runs a pack on reference inputs and names the first node whose output diverges from reference tensors.",
-        discussion: """
-            The reference folder holds index.json and .npy files, e.g. ONNX Runtime's value of every intermediate
-            (golden/make writes them: golden/intermediates/<case>/index.json). index.json is either
-            {"inputs": {name: file}, "tensors": {name: file}} or golden's form {"tensors": [{"tensor": name,
-            "file": path, "stride": k}]} (a tensor stored as every k-th element), with inputs given by --input.
-            File paths are relative to the folder or to one of its parents.
-            """)
-
-    @Argument(help: "The pack.")
+struct Compare {
     var pack: String
-
-    @Option(help: "Reference folder (with index.json).")
     var reference: String
-
-    @Option(name: .customLong("input"), help: "NAME=file.npy, once per input (added to those index.json names).")
-    var inputs: [String] = []
-
-    @Option(help: "Graph to run (default: all graphs in sequence).")
+    var inputs: [String]
     var graph: String?
+    var tolerance: Float
 
-    @Option(help: "Relative tolerance: a node diverges when max |ours - ref| > tol * max |ref|.")
-    var tolerance: Float = 1e-4
-
-    func run() throws {
-        do { try compare() } catch let e as ExitCode { throw e } catch { throw fail("lseg-run compare", error) }
+    init(_ a: ParsedArguments) throws {
+        pack = a.positional("pack")
+        reference = a.string("reference") ?? ""
+        inputs = a.strings("input")
+        graph = a.string("graph")
+        tolerance = try a.float("tolerance") ?? 1e-4
     }
 
     /// `relative` under the reference folder or the nearest parent that has it.
-    func locate(_ relative: String, from folder: URL) -> URL {
+    func locate(_ relative: String, from folder: String) -> String {
         var dir = folder
         for _ in 0..<6 {
-            let u = dir.appendingPathComponent(relative)
-            if FileManager.default.fileExists(atPath: u.path) { return u }
-            dir.deleteLastPathComponent()
+            let p = PathText.appending(relative, to: dir)
+            if FileIO.exists(p).exists { return p }
+            dir = PathText.parent(dir)
         }
-        return folder.appendingPathComponent(relative)
+        return PathText.appending(relative, to: folder)
     }
 
-    func compare() throws {
-        let folder = URL(fileURLWithPath: reference)
-        let indexURL = folder.appendingPathComponent("index.json")
+    /// Returns the exit code: 0 when every reference agrees, 3 at the first divergence.
+    func compare() throws -> Int32 {
+        let folder = PathText.absolute(reference)
+        let indexPath = PathText.appending("index.json", to: folder)
         let index: ReferenceIndex
-        let indexData = try Data(contentsOf: indexURL)
-        do { index = try JSONDecoder().decode(ReferenceIndex.self, from: indexData) } catch {
-            throw LSegError.badArgument("\(indexURL.path): not a JSON object of the reference index form (\(error))")
+        guard let indexData = FileIO.contents(atPath: indexPath) else { throw LSegError.io(file: indexPath, what: "cannot read file") }
+        do { index = try JSONCoding.decode(ReferenceIndex.self, from: indexData) } catch {
+            throw LSegError.badArgument("\(indexPath): not a JSON object of the reference index form (\(error))")
         }
         var feeds: [String: Tensor] = [:]
-        for (name, file) in index.inputs ?? [:] { feeds[name] = try NPY.read(path: locate(file, from: folder).path) }
+        for (name, file) in index.inputs ?? [:] { feeds[name] = try NPY.read(path: locate(file, from: folder)) }
         for spec in inputs {
-            guard let eq = spec.firstIndex(of: "=") else { throw ValidationError("--input wants NAME=file.npy, got '\(spec)'") }
+            guard let eq = spec.firstIndex(of: "=") else { throw LSegError.badArgument("--input wants NAME=file.npy, got '\(spec)'") }
             feeds[String(spec[..<eq])] = try NPY.read(path: String(spec[spec.index(after: eq)...]))
         }
-        var refs: [String: (file: URL, stride: Int)] = [:]
+        var refs: [String: (file: String, stride: Int)] = [:]
         switch index.tensors {
         case .byName(let map):
             for (name, file) in map { refs[name] = (locate(file, from: folder), 1) }
@@ -249,9 +304,9 @@ struct Compare: ParsableCommand {
                 refs[name] = (locate(file, from: folder), max(1, t.stride ?? 1))
             }
         case nil:
-            throw LSegError.badArgument("\(indexURL.path): no \"tensors\"")
+            throw LSegError.badArgument("\(indexPath): no \"tensors\"")
         }
-        let model = try Pack.read(URL(fileURLWithPath: pack))
+        let model = try Pack.read(pack)
         let runner = ModelRunner(model: model, threads: 1)
         var checked = 0
         var firstBad: String?
@@ -259,7 +314,7 @@ struct Compare: ParsableCommand {
         runner.observer = { node, outs in
             guard firstBad == nil else { return }
             for (name, view) in zip(node.outputs, outs) {
-                guard let ref = refs[name], let t = try? NPY.read(path: ref.file.path) else { continue }
+                guard let ref = refs[name], let t = try? NPY.read(path: ref.file) else { continue }
                 checked += 1
                 if let problem = Trace.divergence(view, t, stride: ref.stride, tolerance: tol) {
                     firstBad = "node '\(node.name)' (\(node.op.typeName)) output '\(name)': \(problem)"
@@ -270,16 +325,17 @@ struct Compare: ParsableCommand {
         _ = try graph.map { try runner.run(graph: $0, inputs: feeds) } ?? runner.runAll(inputs: feeds)
         if let firstBad {
             print("first divergence: \(firstBad) (\(checked) tensors compared)")
-            throw ExitCode(3)
+            return 3
         }
         print("all \(checked) tensors with a reference agree within \(tolerance) relative")
+        return 0
     }
 }
 
 /// --max-memory in MB as bytes (checked: positive, no overflow).
 func maxMemoryBytes(_ mb: Int?) throws -> Int? {
     guard let mb else { return nil }
-    guard mb > 0, mb <= Int.max / 1_000_000 else { throw ValidationError("--max-memory wants a positive number of MB") }
+    guard mb > 0, mb <= Int.max / 1_000_000 else { throw LSegError.badArgument("--max-memory wants a positive number of MB") }
     return mb * 1_000_000
 }
 
@@ -397,3 +453,5 @@ enum MemoryTrace {
         report.withUTF8 { _ = Glibc.write(2, $0.baseAddress, $0.count) }
     }
 }
+
+exit(main(Array(CommandLine.arguments.dropFirst())))

@@ -85,7 +85,7 @@ final class CAPIExampleTests: XCTestCase {
         let image = try EdgeFixtures.scene("scene_001")
         let ppm = packs.folder.appendingPathComponent("scene_001.ppm"), pgm = packs.folder.appendingPathComponent("scene_001.pgm")
         try Self.writePPM(image, to: ppm)
-        let expected = try Segmenter(packAt: packs.plain, threads: 2).segment(image, labels: EdgeFixtures.labels).labelMap.map { UInt8($0) }
+        let expected = try Segmenter(packAt: packs.plain.path, threads: 2).segment(image, labels: EdgeFixtures.labels).labelMap.map { UInt8($0) }
 
         // Baked pack, no labels.
         var r = try Self.run(example, [packs.baked.path, ppm.path, pgm.path])

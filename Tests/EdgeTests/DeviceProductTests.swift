@@ -81,16 +81,17 @@ final class DeviceProductTests: XCTestCase {
             XCTAssertTrue(reach.isDisjoint(with: Self.forbidden), "\(product) depends on \(reach.intersection(Self.forbidden).sorted())")
             let libraries = Set(reach.flatMap { m.targets[$0]?.libraries ?? [] })
             XCTAssertFalse(libraries.contains("protobuf-c"), "\(product) links \(libraries.sorted())")
+            // No package at all: swift-argument-parser imports Foundation, which would be linked in.
             let packages = reach.filter { $0.hasPrefix("product:") }
-            XCTAssertTrue(packages.isSubset(of: ["product:ArgumentParser"]), "\(product) uses \(packages.sorted())")
+            XCTAssertTrue(packages.isEmpty, "\(product) uses \(packages.sorted())")
         }
         XCTAssertEqual(Set(try XCTUnwrap(m.products["LSegRuntime"])), ["Runtime", "LSeg"])
     }
 
-    /// The device modules may import Foundation only as the fallback of
-    /// `#if canImport(FoundationEssentials)`: one plain `import Foundation` links all of Foundation
-    /// and ICU (its 34 MB data table) into the static device binaries, as WinogradKernels.swift once did.
-    func testDeviceSourcesImportFoundationEssentialsOnly() throws {
+    /// The device modules import neither Foundation nor FoundationEssentials nor ArgumentParser
+    /// (which imports Foundation): FoundationEssentials alone linked about 4 MB into the static
+    /// device binaries, and all of Foundation brings ICU's 34 MB data table.
+    func testDeviceSourcesImportNoFoundation() throws {
         var checked = 0
         for module in ["Runtime", "LSeg", "LSegC", "lseg-run"] {
             let folder = repositoryRoot.appendingPathComponent("Sources/\(module)")
@@ -98,29 +99,27 @@ final class DeviceProductTests: XCTestCase {
             for file in files where file.hasSuffix(".swift") {
                 let lines = try String(contentsOf: folder.appendingPathComponent(file), encoding: .utf8)
                     .split(separator: "\n", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-                for (n, line) in lines.enumerated() where Self.importsFullFoundation(line) {
-                    let guarded = n >= 3 && lines[n - 1] == "#else" && Self.importsEssentials(lines[n - 2])
-                        && lines[n - 3] == "#if canImport(FoundationEssentials)"
-                    XCTAssertTrue(guarded, "Sources/\(module)/\(file):\(n + 1): import Foundation outside the FoundationEssentials fallback")
+                for (n, line) in lines.enumerated() where Self.importsForbiddenModule(line) {
+                    XCTFail("Sources/\(module)/\(file):\(n + 1): \(line) (device modules use Glibc and Runtime's FileIO, JSONCoding, SystemClock instead)")
                 }
                 checked += 1
             }
         }
         XCTAssertGreaterThan(checked, 40, "too few device sources found")
         // The check must recognise the forms it is meant to catch.
-        XCTAssertTrue(Self.importsFullFoundation("import Foundation"))
-        XCTAssertTrue(Self.importsFullFoundation("@preconcurrency import Foundation"))
-        XCTAssertTrue(Self.importsFullFoundation("import struct Foundation.URL"))
-        XCTAssertFalse(Self.importsFullFoundation("import FoundationEssentials"))
+        XCTAssertTrue(Self.importsForbiddenModule("import Foundation"))
+        XCTAssertTrue(Self.importsForbiddenModule("@preconcurrency import Foundation"))
+        XCTAssertTrue(Self.importsForbiddenModule("import struct Foundation.URL"))
+        XCTAssertTrue(Self.importsForbiddenModule("import FoundationEssentials"))
+        XCTAssertTrue(Self.importsForbiddenModule("@_implementationOnly import FoundationEssentials"))
+        XCTAssertTrue(Self.importsForbiddenModule("import ArgumentParser"))
+        XCTAssertFalse(Self.importsForbiddenModule("import Glibc"))
+        XCTAssertFalse(Self.importsForbiddenModule("// import Foundation"))
     }
 
-    static func importsFullFoundation(_ line: String) -> Bool {
-        line.range(of: #"^(@\w+\s+)*import\s+((struct|class|enum|func|var|let|protocol|typealias)\s+)?Foundation(\.|\s|$)"#,
+    static func importsForbiddenModule(_ line: String) -> Bool {
+        line.range(of: #"^(@\w+\s+)*import\s+((struct|class|enum|func|var|let|protocol|typealias)\s+)?(Foundation|FoundationEssentials|FoundationInternationalization|ArgumentParser)(\.|\s|$)"#,
                    options: .regularExpression) != nil
-    }
-
-    static func importsEssentials(_ line: String) -> Bool {
-        line.range(of: #"^(@\w+\s+)*import\s+FoundationEssentials$"#, options: .regularExpression) != nil
     }
 
     /// Shared-library dependencies of a binary, as ldd prints them (first word of each line).
@@ -170,6 +169,10 @@ final class DeviceProductTests: XCTestCase {
             // ICU's data table is one symbol, icudt<version>_dat; a stripped binary would hide it, so look at the bytes too.
             let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
             XCTAssertNil(bytes.range(of: Data("icudt".utf8)), "\(path) contains ICU")
+            // Swift type metadata names its module: none from Foundation or ArgumentParser may be linked in.
+            for module in ["FoundationEssentials", "FoundationInternationalization", "ArgumentParser"] {
+                XCTAssertNil(bytes.range(of: Data(module.utf8)), "\(path) contains code from \(module)")
+            }
         }
     }
 }

@@ -32,8 +32,8 @@ enum EdgeFixtures {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lseg-edge-\(getpid())")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let plain = folder.appendingPathComponent("trained.pack"), baked = folder.appendingPathComponent("trained-baked.pack")
-        try Pack.write(model, to: plain)
-        try Pack.write(try LabelBaking.bake(model, labels: labels, threads: 2), to: baked)
+        try Pack.write(model, to: plain.path)
+        try Pack.write(try LabelBaking.bake(model, labels: labels, threads: 2), to: baked.path)
         let p = Packs(folder: folder, plain: plain, baked: baked, model: model)
         made = p
         return p

@@ -8,8 +8,8 @@ final class LabelBakingTests: XCTestCase {
     /// A baked pack gives exactly the masks of the unbaked pack with the same labels.
     func testBakedPackGivesTheSameMasks() throws {
         let packs = try EdgeFixtures.packs()
-        let plain = try Segmenter(packAt: packs.plain, threads: 2)
-        let baked = try Segmenter(packAt: packs.baked, threads: 2)
+        let plain = try Segmenter(packAt: packs.plain.path, threads: 2)
+        let baked = try Segmenter(packAt: packs.baked.path, threads: 2)
         XCTAssertNil(plain.bakedLabels)
         XCTAssertEqual(baked.bakedLabels, EdgeFixtures.labels)
         for name in EdgeFixtures.scenes {
@@ -28,7 +28,7 @@ final class LabelBakingTests: XCTestCase {
     }
 
     func testBakedPackRefusesOtherLabelsNamingItsOwn() throws {
-        let baked = try Segmenter(packAt: try EdgeFixtures.packs().baked, threads: 1)
+        let baked = try Segmenter(packAt: try EdgeFixtures.packs().baked.path, threads: 1)
         let image = try EdgeFixtures.scene("scene_000")
         XCTAssertThrowsError(try baked.segment(image, labels: ["road", "car"])) { error in
             let message = "\(error)"
@@ -38,14 +38,14 @@ final class LabelBakingTests: XCTestCase {
         // Same labels in another order would silently permute the map: refused too.
         XCTAssertThrowsError(try baked.segment(image, labels: EdgeFixtures.labels.reversed()))
         // An unbaked pack needs labels.
-        let plain = try Segmenter(packAt: try EdgeFixtures.packs().plain, threads: 1)
+        let plain = try Segmenter(packAt: try EdgeFixtures.packs().plain.path, threads: 1)
         XCTAssertThrowsError(try plain.segment(image)) { XCTAssertTrue("\($0)".contains("no labels given"), "\($0)") }
     }
 
     /// The baked pack has no text tower and no vocabulary, records its labels, and is smaller.
     func testBakedPackDropsTheTextTower() throws {
         let packs = try EdgeFixtures.packs()
-        let info = try Pack.readDirectory(packs.baked)
+        let info = try Pack.readDirectory(packs.baked.path)
         XCTAssertEqual(info.graphs.map(\.name), ["image"])
         XCTAssertEqual(info.metadata.bakedLabels, EdgeFixtures.labels)
         XCTAssertNil(info.metadata.vocabularyTensor)
@@ -53,7 +53,7 @@ final class LabelBakingTests: XCTestCase {
         XCTAssertTrue(info.metadata.links.isEmpty)
         let image = try XCTUnwrap(info.graphs.first)
         XCTAssertEqual(image.inputs.count, 1, "the text-features input became an initializer")
-        let plainInfo = try Pack.readDirectory(packs.plain)
+        let plainInfo = try Pack.readDirectory(packs.plain.path)
         XCTAssertNil(plainInfo.metadata.bakedLabels)
         let plainSize = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: packs.plain.path)[.size] as? Int)
         let bakedSize = try XCTUnwrap(FileManager.default.attributesOfItem(atPath: packs.baked.path)[.size] as? Int)
@@ -85,7 +85,7 @@ final class LabelBakingTests: XCTestCase {
         XCTAssertThrowsError(try LabelBaking.parse(" , ,")) { XCTAssertTrue("\($0)".contains("no labels"), "\($0)") }
         XCTAssertThrowsError(try LabelBaking.parse("car,road,car")) { XCTAssertTrue("\($0)".contains("'car' is given twice"), "\($0)") }
         XCTAssertEqual(try LabelBaking.parse(" road, car ,person,other"), ["road", "car", "person", "other"])
-        let baked = try Pack.read(packs.baked)
+        let baked = try Pack.read(packs.baked.path)
         XCTAssertThrowsError(try LabelBaking.bake(baked, labels: ["x"])) { XCTAssertTrue("\($0)".contains("already has baked labels"), "\($0)") }
         // Features of the wrong shape are refused, not baked.
         let wrong = Tensor.float32([Float](repeating: 0, count: 3 * 7), shape: [3, 7])

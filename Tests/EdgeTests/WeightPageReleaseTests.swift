@@ -12,9 +12,9 @@ final class WeightPageReleaseTests: XCTestCase {
         let packs = try EdgeFixtures.packs()
         // Every blob raw, so the weights are mapped (the tiny model's floats would be decoded).
         let url = packs.folder.appendingPathComponent("trained-baked-raw.pack")
-        try Pack.write(try Pack.read(packs.baked), to: url, options: PackWriteOptions(rawBelowBytes: .max))
-        let releasing = try Segmenter(packAt: url, threads: 2)
-        let keeping = try Segmenter(packAt: url, threads: 2)
+        try Pack.write(try Pack.read(packs.baked.path), to: url.path, options: PackWriteOptions(rawBelowBytes: .max))
+        let releasing = try Segmenter(packAt: url.path, threads: 2)
+        let keeping = try Segmenter(packAt: url.path, threads: 2)
         keeping.releasesWeightPages = false
         XCTAssertTrue(releasing.releasesWeightPages, "on by default")
 

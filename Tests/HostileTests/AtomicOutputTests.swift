@@ -87,7 +87,7 @@ final class AtomicOutputTests: XCTestCase {
                 XCTAssertTrue(hadPrevious, "\(tool) round \(round): impossible state")
             case complete?:
                 state = "complete pack"
-                XCTAssertNoThrow(try Pack.read(output), "\(tool) round \(round)")
+                XCTAssertNoThrow(try Pack.read(output.path), "\(tool) round \(round)")
             default:
                 state = "damaged"
                 XCTFail("\(tool) round \(round) (killed: \(killed), after \(delay) s): the output path holds \(now!.count) bytes that are neither the old nor the new pack")

@@ -10,12 +10,12 @@ final class PackBitFlipTests: XCTestCase {
         let original = try [UInt8](Data(contentsOf: HostileCorpus.basePack))
         let dataOffset = Int(original[24..<32].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
         let dataSize = Int(original[32..<40].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
-        let codecs = Set(try Pack.readDirectory(HostileCorpus.basePack).tensors.map(\.codec))
+        let codecs = Set(try Pack.readDirectory(HostileCorpus.basePack.path).tensors.map(\.codec))
         XCTAssertEqual(codecs.count, 2, "the base pack should hold a raw and a compressed blob: \(codecs)")
         let dir = try BuiltTools.scratchFolder("bitflip")
         defer { try? FileManager.default.removeItem(at: dir) }
         let url = dir.appendingPathComponent("flipped.pack")
-        _ = try Pack.read(HostileCorpus.basePack)  // the unflipped pack loads
+        _ = try Pack.read(HostileCorpus.basePack.path)  // the unflipped pack loads
 
         // Every byte (header, padding, blobs, directory, graph section); three bits each.
         let positions = Array(original.indices)
@@ -32,7 +32,7 @@ final class PackBitFlipTests: XCTestCase {
                 bytes[at] = original[at]
                 tried += 1
                 do {
-                    _ = try Pack.read(url)
+                    _ = try Pack.read(url.path)
                     if misses.count < 20 { misses.append("byte \(at) bit \(bit): loaded without error") }
                 } catch let e as RuntimeError {
                     let message = e.description
@@ -53,7 +53,7 @@ final class PackBitFlipTests: XCTestCase {
 /// plus workspace above `maxMemoryBytes`.
 final class MemoryLimitTests: XCTestCase {
     func testPlanRefusesAnArenaAboveTheLimit() throws {
-        let model = try Pack.read(HostileCorpus.basePack)
+        let model = try Pack.read(HostileCorpus.basePack.path)
         let g = try XCTUnwrap(model.graphs.first)
         let unlimited = try Plan(graph: g, inputShapes: ["x": [1, 64]])
         XCTAssertGreaterThan(unlimited.arenaBytes, 0)

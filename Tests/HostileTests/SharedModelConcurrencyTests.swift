@@ -17,8 +17,8 @@ final class SharedModelConcurrencyTests: XCTestCase {
         options.vocabulary = try Inflate.gunzip(gz, name: "vocab")
         let converted = try Conversion.convert(repositoryRoot.appendingPathComponent("golden/models/tiny/lseg.onnx"), options: options)
         let url = dir.appendingPathComponent("tiny.pack")
-        try Pack.write(converted.model, to: url)
-        let model = try Pack.read(url)
+        try Pack.write(converted.model, to: url.path)
+        let model = try Pack.read(url.path)
 
         var feeds: [String: Tensor] = [:]
         for g in model.graphs {

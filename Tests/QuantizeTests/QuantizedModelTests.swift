@@ -91,9 +91,9 @@ final class QuantizedModelTests: XCTestCase {
         // Through a pack file, as a user gets it: the casts fold at plan time.
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("quantize-fp16-\(getpid()).pack")
         defer { try? FileManager.default.removeItem(at: file) }
-        try Pack.write(fp16, to: file)
+        try Pack.write(fp16, to: file.path)
         let reference = try QuantizeFixtures.logits(fp32)
-        let got = try QuantizeFixtures.logits(try Pack.read(file))
+        let got = try QuantizeFixtures.logits(try Pack.read(file.path))
         let scale = reference.map(abs).max()!
         let worst = zip(reference, got).map { abs($0 - $1) }.max()!
         XCTAssertLessThanOrEqual(worst, 1e-3 * scale, "fp16 logits differ by \(worst) (max |logit| \(scale))")

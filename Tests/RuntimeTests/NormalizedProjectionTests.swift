@@ -204,8 +204,8 @@ final class NormalizedProjectionTests: XCTestCase {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let url = folder.appendingPathComponent("m.pack")
-        try Pack.write(Model(graphs: [g]), to: url)
-        XCTAssertEqual(try Pack.read(url).graphs[0].nodes[0].op, .normalizedProjection(attrs))
+        try Pack.write(Model(graphs: [g]), to: url.path)
+        XCTAssertEqual(try Pack.read(url.path).graphs[0].nodes[0].op, .normalizedProjection(attrs))
 
         // Attributes are checked when decoded: a bad one names the op and the fault.
         let bad = Op.normalizedProjection(Attrs(upsample: .init(coordinateTransformation: .alignCorners, scales: [2, -1]), scale: 1))

@@ -13,7 +13,7 @@ final class PackAtomicWriteTests: XCTestCase {
     func testFailedWriteKeepsOldFile() throws {
         let folder = try PackFixtures.folder(self)
         let url = folder.appendingPathComponent("m.pack")
-        try Pack.write(PackFixtures.model(), to: url)
+        try Pack.write(PackFixtures.model(), to: url.path)
         let before = try Data(contentsOf: url)
 
         var g = Graph(name: "main")
@@ -25,7 +25,7 @@ final class PackAtomicWriteTests: XCTestCase {
         limit.rlim_cur = 256 * 1024
         XCTAssertEqual(setrlimit(Int32(RLIMIT_FSIZE.rawValue), &limit), 0)
         var thrown: Error?
-        do { try Pack.write(Model(graphs: [g]), to: url) } catch { thrown = error }
+        do { try Pack.write(Model(graphs: [g]), to: url.path) } catch { thrown = error }
         setrlimit(Int32(RLIMIT_FSIZE.rawValue), &old)
         signal(SIGXFSZ, previousHandler)
 
@@ -36,13 +36,13 @@ final class PackAtomicWriteTests: XCTestCase {
         XCTAssertTrue(what.contains("write failed"), what)
         XCTAssertEqual(try Data(contentsOf: url), before)
         XCTAssertEqual(try leftovers(folder), [])
-        XCTAssertEqual(try Pack.read(url).graphs.count, 2)
+        XCTAssertEqual(try Pack.read(url.path).graphs.count, 2)
     }
 
     func testMissingFolderIsAnIOError() throws {
         let folder = try PackFixtures.folder(self)
         let url = folder.appendingPathComponent("no/such/dir/m.pack")
-        XCTAssertThrowsError(try Pack.write(PackFixtures.model(), to: url)) { error in
+        XCTAssertThrowsError(try Pack.write(PackFixtures.model(), to: url.path)) { error in
             guard case .io(let file, let what)? = error as? RuntimeError else { return XCTFail("\(error)") }
             XCTAssertEqual(file, url.path)
             XCTAssertTrue(what.contains("temporary file"), what)
@@ -54,7 +54,7 @@ final class PackAtomicWriteTests: XCTestCase {
         let folder = try PackFixtures.folder(self)
         let url = folder.appendingPathComponent("m.pack")
         let model = Model(graphs: [Graph(name: "main"), Graph(name: "main")])
-        assertBadPack(["two graphs are named 'main'"]) { try Pack.write(model, to: url) }
+        assertBadPack(["two graphs are named 'main'"]) { try Pack.write(model, to: url.path) }
         XCTAssertFalse(FileManager.default.fileExists(atPath: url.path))
         XCTAssertEqual(try leftovers(folder), [])
     }
@@ -62,16 +62,16 @@ final class PackAtomicWriteTests: XCTestCase {
     func testOverwriteReplacesFile() throws {
         let folder = try PackFixtures.folder(self)
         let url = folder.appendingPathComponent("m.pack")
-        try Pack.write(PackFixtures.model(), to: url)
+        try Pack.write(PackFixtures.model(), to: url.path)
         // Re-writing a model whose raw tensors borrow the mapping of the very file being replaced.
-        let mapped = try Pack.read(url)
-        try Pack.write(mapped, to: url)
-        let again = try Pack.read(url)
+        let mapped = try Pack.read(url.path)
+        try Pack.write(mapped, to: url.path)
+        let again = try Pack.read(url.path)
         for (a, b) in zip(mapped.graphs, again.graphs) {
             for (name, t) in a.initializers { XCTAssertTrue(t.bitwiseEqual(b.initializers[name]!), name) }
         }
-        try Pack.write(Model(graphs: [Graph(name: "main")]), to: url)
-        XCTAssertEqual(try Pack.read(url).graphs.map(\.name), ["main"])
+        try Pack.write(Model(graphs: [Graph(name: "main")]), to: url.path)
+        XCTAssertEqual(try Pack.read(url.path).graphs.map(\.name), ["main"])
         XCTAssertEqual(try leftovers(folder), [])
     }
 }

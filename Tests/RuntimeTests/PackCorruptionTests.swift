@@ -59,15 +59,15 @@ final class PackCorruptionTests: XCTestCase {
     override func setUpWithError() throws {
         folder = try PackFixtures.folder(self)
         let url = folder.appendingPathComponent("good.pack")
-        try Pack.write(PackFixtures.model(), to: url)
+        try Pack.write(PackFixtures.model(), to: url.path)
         original = [UInt8](try Data(contentsOf: url))
-        info = try Pack.readDirectory(url)
+        info = try Pack.readDirectory(url.path)
     }
 
     private func read(_ bytes: [UInt8], verify: Bool = true) throws {
         let url = folder.appendingPathComponent("bad.pack")
         try Data(bytes).write(to: url)
-        _ = try Pack.read(url, options: PackReadOptions(verifyChecksums: verify))
+        _ = try Pack.read(url.path, options: PackReadOptions(verifyChecksums: verify))
     }
 
     private func entry(_ name: String) -> PackTensorEntry { info.tensors.first { $0.name == name }! }
@@ -237,7 +237,7 @@ final class PackCorruptionTests: XCTestCase {
         PackSurgery.resealDirectory(&b)
         let url = folder.appendingPathComponent("extended.pack")
         try Data(b).write(to: url)
-        let model = try Pack.read(url)
+        let model = try Pack.read(url.path)
         let expected = PackFixtures.model()
         for (g, h) in zip(expected.graphs, model.graphs) {
             for (name, t) in g.initializers { XCTAssertTrue(t.bitwiseEqual(h.initializers[name]!), name) }
@@ -248,7 +248,7 @@ final class PackCorruptionTests: XCTestCase {
         var model = PackFixtures.model()
         model.graphs[1].initializers = [:]
         let url = folder.appendingPathComponent("other.pack")
-        try Pack.write(model, to: url)
+        try Pack.write(model, to: url.path)
         // Splice the graph section of the full model (which names image/w) onto this directory.
         var b = [UInt8](try Data(contentsOf: url))
         let g = PackSurgery.graphRange(b)

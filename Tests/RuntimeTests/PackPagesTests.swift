@@ -56,10 +56,10 @@ final class PackPagesTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: dir) }
         let m = model(Self.weakNoise(512 * 1024, seed: 3), [Int8](repeating: 5, count: 64 * 1024))
         let raw = dir.appendingPathComponent("raw.pack"), packed = dir.appendingPathComponent("packed.pack")
-        try Pack.write(m, to: raw)
-        try Pack.write(m, to: packed, options: PackWriteOptions(byteTensorMinimumGain: 0))
+        try Pack.write(m, to: raw.path)
+        try Pack.write(m, to: packed.path, options: PackWriteOptions(byteTensorMinimumGain: 0))
         func codec(_ url: URL, _ name: String) throws -> PackCodec? {
-            try Pack.readDirectory(url).tensors.first { $0.name == name }?.codec
+            try Pack.readDirectory(url.path).tensors.first { $0.name == name }?.codec
         }
         XCTAssertEqual(try codec(raw, "main/weight") ?? codec(raw, "weight"), .raw, "saves under 15%: stored raw")
         XCTAssertEqual(try codec(packed, "main/weight") ?? codec(packed, "weight"), .zstd,
@@ -67,7 +67,7 @@ final class PackPagesTests: XCTestCase {
         XCTAssertEqual(try codec(raw, "main/flat") ?? codec(raw, "flat"), .zstd, "a constant tensor still compresses")
         // Both read back the same.
         for url in [raw, packed] {
-            let g = try XCTUnwrap(Pack.read(url).graphs.first)
+            let g = try XCTUnwrap(Pack.read(url.path).graphs.first)
             XCTAssertEqual(g.initializers["weight"]?.scalars(as: Int8.self), m.graphs[0].initializers["weight"]?.scalars(as: Int8.self))
         }
     }
@@ -77,9 +77,9 @@ final class PackPagesTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: dir) }
         let weight = Self.weakNoise(2 << 20, seed: 4)
         let url = dir.appendingPathComponent("m.pack")
-        try Pack.write(model(weight, [Int8](repeating: 5, count: 64 * 1024)), to: url)
+        try Pack.write(model(weight, [Int8](repeating: 5, count: 64 * 1024)), to: url.path)
 
-        let (loaded, pages) = try Pack.readMapped(url)
+        let (loaded, pages) = try Pack.readMapped(url.path)
         let g = try XCTUnwrap(loaded.graphs.first)
         let w = try XCTUnwrap(g.initializers["weight"]), flat = try XCTUnwrap(g.initializers["flat"])
         XCTAssertTrue(pages.contains(w), "a raw weight lies in the mapping")

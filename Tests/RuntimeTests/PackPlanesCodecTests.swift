@@ -27,7 +27,7 @@ final class PackPlanesCodecTests: XCTestCase {
         let folder = try PackFixtures.folder(self)
         let url = folder.appendingPathComponent("blob.bin")
         try Data(blob).write(to: url)
-        let mapping = try MappedFile(url: url)
+        let mapping = try MappedFile(path: url.path)
         let entry = PackTensorEntry(name: "main/w", dtype: t.dtype, shape: t.shape, quant: nil, offset: 0,
                                     storedSize: blob.count, rawSize: t.byteCount, codec: codec, checksum: checksum)
         return try BlobCodec.decode(entry, stored: mapping.bytes, mapping: mapping, verify: verify) {
@@ -61,12 +61,12 @@ final class PackPlanesCodecTests: XCTestCase {
         g.initializers["zeros"] = Tensor(dtype: .float32, shape: [300_000])
         let folder = try PackFixtures.folder(self)
         let url = folder.appendingPathComponent("p.pack")
-        try Pack.write(Model(graphs: [g]), to: url)
-        let info = try Pack.readDirectory(url)
+        try Pack.write(Model(graphs: [g]), to: url.path)
+        let info = try Pack.readDirectory(url.path)
         XCTAssertEqual(info.minorVersion, 1)
         XCTAssertTrue(info.tensors.allSatisfy { $0.codec == .planes && $0.storedSize < $0.rawSize }, "\(info.tensors.map { ($0.name, $0.codec) })")
         XCTAssertLessThan(info.tensors.first { $0.name == "main/zeros" }!.storedSize, 1000, "1.2 MB of zeros")
-        let back = try Pack.read(url).graphs[0]
+        let back = try Pack.read(url.path).graphs[0]
         for (name, t) in g.initializers { XCTAssertTrue(back.initializers[name]!.bitwiseEqual(t), name) }
     }
 
@@ -89,8 +89,8 @@ final class PackPlanesCodecTests: XCTestCase {
         XCTAssertEqual(try BlobCodec.encode(Self.weights(BlobCodec.planesFromBytes / 4, seed: 4), options: PackWriteOptions()).codec, .planes)
         // Without planes blobs the pack is a 1.0 pack, readable by 1.0 readers.
         let url = try PackFixtures.folder(self).appendingPathComponent("small.pack")
-        try Pack.write(PackFixtures.model(), to: url)
-        XCTAssertEqual(try Pack.readDirectory(url).minorVersion, 0)
+        try Pack.write(PackFixtures.model(), to: url.path)
+        XCTAssertEqual(try Pack.readDirectory(url.path).minorVersion, 0)
     }
 
     func testMalformedPlaneHeadersAreReported() throws {

@@ -9,11 +9,11 @@ final class PackRoundTripTests: XCTestCase {
         let folder = try PackFixtures.folder(self)
         let url = folder.appendingPathComponent("m.pack")
         let model = PackFixtures.model()
-        let report = try Pack.write(model, to: url)
+        let report = try Pack.write(model, to: url.path)
         XCTAssertEqual(report.fileSize, try Data(contentsOf: url).count)
         XCTAssertEqual(report.tensorCount, model.graphs.reduce(0) { $0 + $1.initializers.count })
 
-        let back = try Pack.read(url)
+        let back = try Pack.read(url.path)
         XCTAssertEqual(back.metadata, model.metadata)
         XCTAssertEqual(back.graphs.map(\.name), ["text", "image"])
         for (a, b) in zip(model.graphs, back.graphs) {
@@ -47,13 +47,13 @@ final class PackRoundTripTests: XCTestCase {
         let folder = try PackFixtures.folder(self)
         let model = PackFixtures.model()
         let a = folder.appendingPathComponent("a.pack"), b = folder.appendingPathComponent("b.pack")
-        try Pack.write(model, to: a)
+        try Pack.write(model, to: a.path)
         // Different threading and batching must not change a byte.
-        try Pack.write(model, to: b, options: PackWriteOptions(threads: 1, batchBytes: 1000))
+        try Pack.write(model, to: b.path, options: PackWriteOptions(threads: 1, batchBytes: 1000))
         XCTAssertEqual(try Data(contentsOf: a), try Data(contentsOf: b))
         // Nor must re-writing a model that was read back (borrowed, mapped storage).
         let c = folder.appendingPathComponent("c.pack")
-        try Pack.write(try Pack.read(a), to: c)
+        try Pack.write(try Pack.read(a.path), to: c.path)
         XCTAssertEqual(try Data(contentsOf: a), try Data(contentsOf: c))
     }
 
@@ -71,21 +71,21 @@ final class PackRoundTripTests: XCTestCase {
         g.initializers["big"] = t
         let folder = try PackFixtures.folder(self)
         let a = folder.appendingPathComponent("a.pack"), b = folder.appendingPathComponent("b.pack")
-        let report = try Pack.write(Model(graphs: [g]), to: a, options: PackWriteOptions(threads: 1))
-        try Pack.write(Model(graphs: [g]), to: b, options: PackWriteOptions(threads: 2))
+        let report = try Pack.write(Model(graphs: [g]), to: a.path, options: PackWriteOptions(threads: 1))
+        try Pack.write(Model(graphs: [g]), to: b.path, options: PackWriteOptions(threads: 2))
         XCTAssertEqual(report.codecCounts[.planes], 1)
         XCTAssertEqual(try Data(contentsOf: a), try Data(contentsOf: b))
-        XCTAssertTrue(try Pack.read(b).graphs[0].initializers["big"]!.bitwiseEqual(t))
+        XCTAssertTrue(try Pack.read(b.path).graphs[0].initializers["big"]!.bitwiseEqual(t))
     }
 
     func testEveryTensorIsAligned() throws {
         let folder = try PackFixtures.folder(self)
         let url = folder.appendingPathComponent("m.pack")
-        try Pack.write(PackFixtures.model(), to: url)
-        let info = try Pack.readDirectory(url)
+        try Pack.write(PackFixtures.model(), to: url.path)
+        let info = try Pack.readDirectory(url.path)
         XCTAssertTrue(info.tensors.contains { $0.codec == .raw && $0.rawSize > 0 }, "fixture needs raw blobs")
         for e in info.tensors { XCTAssertEqual(e.offset % 64, 0, e.name) }
-        let model = try Pack.read(url)
+        let model = try Pack.read(url.path)
         for g in model.graphs {
             for (name, t) in g.initializers {
                 XCTAssertEqual(Int(bitPattern: t.storage.pointer) % 64, 0, "\(g.name)/\(name)")
@@ -108,8 +108,8 @@ final class PackRoundTripTests: XCTestCase {
         g.initializers["ids"] = Tensor(dtype: .int64, shape: [4096])
         g.initializers["tiny"] = Tensor(dtype: .float32, shape: [10])
         let url = folder.appendingPathComponent("c.pack")
-        let report = try Pack.write(Model(graphs: [g]), to: url)
-        let codecs = Dictionary(uniqueKeysWithValues: try Pack.readDirectory(url).tensors.map { ($0.name, $0) })
+        let report = try Pack.write(Model(graphs: [g]), to: url.path)
+        let codecs = Dictionary(uniqueKeysWithValues: try Pack.readDirectory(url.path).tensors.map { ($0.name, $0) })
         XCTAssertEqual(codecs["main/noise"]?.codec, .raw)
         XCTAssertEqual(codecs["main/uniform"]?.codec, .shuffleZstd)
         XCTAssertEqual(codecs["main/zeros"]?.codec, .shuffleZstd)
@@ -128,7 +128,7 @@ final class PackRoundTripTests: XCTestCase {
         final class Calls: @unchecked Sendable { var values: [(Int, Int)] = [] }
         let calls = Calls()
         let model = PackFixtures.model()
-        try Pack.write(model, to: folder.appendingPathComponent("p.pack"),
+        try Pack.write(model, to: folder.appendingPathComponent("p.pack").path,
                        options: PackWriteOptions(progress: { calls.values.append(($0, $1)) }))
         let total = model.graphs.reduce(0) { $0 + $1.initializers.values.reduce(0) { $0 + $1.byteCount } }
         XCTAssertEqual(calls.values.count, model.graphs.reduce(0) { $0 + $1.initializers.count })
@@ -141,16 +141,16 @@ final class PackRoundTripTests: XCTestCase {
         // A later minor version may grow the header; a 1.x reader skips what it does not know.
         let folder = try PackFixtures.folder(self)
         let url = folder.appendingPathComponent("m.pack")
-        try Pack.write(PackFixtures.model(), to: url)
+        try Pack.write(PackFixtures.model(), to: url.path)
         var bytes = [UInt8](try Data(contentsOf: url))
         bytes[PackFormat.minorOffset] = 7
         bytes[120] = 0x5A  // a "reserved" header byte a later minor might use
         PackSurgery.resealHeader(&bytes)
         let patched = folder.appendingPathComponent("minor.pack")
         try Data(bytes).write(to: patched)
-        let info = try Pack.readDirectory(patched)
+        let info = try Pack.readDirectory(patched.path)
         XCTAssertEqual(info.minorVersion, 7)
-        XCTAssertEqual(try Pack.read(patched).graphs.count, 2)
+        XCTAssertEqual(try Pack.read(patched.path).graphs.count, 2)
     }
 
     func testByteShuffleLayoutAndInverse() {

@@ -1,8 +1,4 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
+import Glibc
 
 /// Runs the graphs of a Model: one graph by name, or all of them in link order as the original
 /// combined export did. Keeps a few Sessions per graph for the most recent input shapes, so a
@@ -33,7 +29,7 @@ public final class ModelRunner: @unchecked Sendable {
     /// Weights transformed once for kernels, shared by every session of this model.
     public let prepared = PreparedWeights()
 
-    public init(model: Model, threads: Int = ProcessInfo.processInfo.activeProcessorCount, maxMemoryBytes: Int? = nil) {
+    public init(model: Model, threads: Int = ProcessorCount.active, maxMemoryBytes: Int? = nil) {
         self.model = model
         self.threads = max(1, threads)
         self.maxMemoryBytes = maxMemoryBytes

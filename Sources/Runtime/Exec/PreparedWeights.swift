@@ -1,8 +1,4 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
+import Glibc
 
 /// Weights transformed once for a kernel (int8 GEMM panels, Winograd-domain filters, ...) and
 /// reused by every run. Keyed by the constant's address, which is stable for the model's

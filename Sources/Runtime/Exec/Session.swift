@@ -1,8 +1,4 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
+import Glibc
 
 /// Runs a Plan. Owns the arena and workspace (allocated once, here); `run` allocates nothing
 /// but the returned output tensors. A Session is used by one thread at a time; several
@@ -26,7 +22,7 @@ public final class Session: @unchecked Sendable {
 
     /// `prepared` holds weights transformed once for kernels; pass the model's (ModelRunner's)
     /// so Sessions share it, or nil to transform per run.
-    public init(plan: Plan, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
+    public init(plan: Plan, threads: Int = ProcessorCount.active,
                 prepared: PreparedWeights? = PreparedWeights()) {
         self.plan = plan
         self.threads = max(1, threads)

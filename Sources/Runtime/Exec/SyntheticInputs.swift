@@ -1,8 +1,4 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
+import Glibc
 
 /// Plausible inputs for a graph, for benchmarks and smoke runs: token ids shaped like CLIP's
 /// (start token, a few words, end token, zeros), unit-norm text features, and a normal-ish image.

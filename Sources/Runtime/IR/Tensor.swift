@@ -1,8 +1,3 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import Glibc
 
 /// Bytes behind a tensor: owned (64-byte aligned, freed on deinit) or borrowed from an owner

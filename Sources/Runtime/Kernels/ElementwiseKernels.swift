@@ -1,9 +1,4 @@
 import CKernels
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import Glibc
 
 /// Elementwise kernels: broadcasting binary ops, where, unary functions and casts. Float16 is

@@ -1,12 +1,6 @@
 import CKernels
 import COpenBLAS
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import Glibc
-import Dispatch
 
 /// fp32 GEMM through OpenBLAS, fused bias + activation, and the scalar references tests use.
 enum GemmKernels {
@@ -72,8 +66,7 @@ enum GemmKernels {
         cuts.append(length)
         let bounds = cuts
         // The parts write disjoint blocks of c; the pointers stay valid for the whole call.
-        nonisolated(unsafe) let call = call
-        DispatchQueue.concurrentPerform(iterations: bounds.count - 1) { p in
+        WorkerPool.shared.perform(iterations: bounds.count - 1) { p in
             if splitColumns { call(0, m, bounds[p], bounds[p + 1]) } else { call(bounds[p], bounds[p + 1], 0, n) }
         }
     }

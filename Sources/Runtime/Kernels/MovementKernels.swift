@@ -1,8 +1,4 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
+import Glibc
 
 /// Data movement kernels: strided copies (transpose, slice, expand), concat, gather, pad.
 /// They move bytes, so every dtype of the same width shares one loop.

@@ -1,9 +1,4 @@
 import CKernels
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import Glibc
 
 /// Softmax, LayerNorm and BatchNorm kernels. Last-axis float32 Softmax and LayerNorm use the

@@ -1,9 +1,5 @@
 import CKernels
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
+import Glibc
 
 /// The fused LSeg head, tile by tile over output rows. Without an upsample the GEMM reads x in
 /// place (channel-major); with one, each source row is transposed to pixel-major [w, C] and
@@ -36,7 +32,7 @@ enum NormalizedProjectionKernels {
             // transposed source row [w, C]. Per-pixel norms always.
             let floats = (upsampled ? s.channels * (pixels + 2 * width + s.inWidth) : 0) + pixels
             slotFloats = (floats + 15) / 16 * 16
-            slots = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 16, tiles))
+            slots = max(1, min(ProcessorCount.active, 16, tiles))
         }
 
         var slotBytes: Int { slotFloats * MemoryLayout<Float>.size }
@@ -85,7 +81,7 @@ enum NormalizedProjectionKernels {
             cols = (ct.i0.map(Int64.init), ct.i1.map(Int64.init), ct.w)
             sharedFloats = ((6 + s.labels) * s.inHeight * s.inWidth + 15) / 16 * 16
             slotFloats = (max(Int(lseg_head_gram_rows_scratch(Int64(s.inWidth))), (s.labels + 3) * s.inWidth) + 15) / 16 * 16
-            slots = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 16, s.height))
+            slots = max(1, min(ProcessorCount.active, 16, s.height))
         }
 
         var workspaceBytes: Int { (sharedFloats + slots * slotFloats) * MemoryLayout<Float>.size }

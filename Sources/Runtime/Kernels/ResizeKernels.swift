@@ -1,9 +1,5 @@
 import CKernels
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
+import Glibc
 
 /// Resize kernels: per-axis tap tables (source index and weight for every output coordinate),
 /// a generic separable loop over them, and the C bilinear kernel for the common 2-D case.

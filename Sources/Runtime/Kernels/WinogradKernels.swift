@@ -1,9 +1,5 @@
 import CKernels
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
+import Glibc
 
 /// Winograd F(4x4, 3x3) convolution: 3x3 kernel, stride 1, dilation 1, one group, 2-D.
 /// Per block of output tiles: input tiles transformed (winograd.c), the 36 products over
@@ -19,7 +15,7 @@ enum WinogradKernels {
     /// AVX-512): 16 tiles 66 ms, 32 tiles 46 ms, 64 tiles 48 ms, 128 tiles 52 ms.
     static let tileBlock = 32
     /// Thread slices the planned workspace provides for (the run uses min(this, ctx.threads)).
-    static let maxSlices = Swift.max(1, Swift.min(8, ProcessInfo.processInfo.activeProcessorCount))
+    static let maxSlices = Swift.max(1, Swift.min(8, ProcessorCount.active))
 
     static func geometry(_ g: Convolution.Geometry) -> lseg_winograd_geometry {
         var w = lseg_winograd_geometry()

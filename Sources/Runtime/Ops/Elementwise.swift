@@ -1,9 +1,4 @@
 import CKernels
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import Glibc
 
 /// Elementwise ops: numpy-broadcasting binary ops, Where, unary functions, Clip, Cast, Identity.

@@ -1,9 +1,3 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-import Dispatch
 import Glibc
 
 /// A dtype and a concrete shape.
@@ -89,7 +83,7 @@ public final class ExecContext: @unchecked Sendable {
         withoutActuallyEscaping(body) { body in
             // Kernels capture raw pointers into disjoint output ranges; the chunks never overlap.
             nonisolated(unsafe) let body = body
-            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+            WorkerPool.shared.perform(iterations: chunks) { c in
                 let lo = count * c / chunks, hi = count * (c + 1) / chunks
                 if lo < hi { body(lo..<hi) }
             }

@@ -1,8 +1,4 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
+import Glibc
 
 /// QuantizeLinear and DequantizeLinear (int8/uint8, int32 for dequantized biases), per tensor
 /// (scalar scale) or per axis (1-D scale along `axis`).

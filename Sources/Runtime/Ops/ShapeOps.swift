@@ -1,8 +1,4 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
+import Glibc
 
 /// Range, ConstantOfShape and Shape: ops whose outputs are made from shapes and scalars.
 enum ShapeOps {

@@ -1,39 +1,57 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import Glibc
 
 /// A file written under a temporary name next to its destination and renamed over it only by
 /// `commit()` after fsync; `abandon()` removes the temporary, so a failed write leaves no trace
 /// and never damages an existing file at the destination.
 final class AtomicFileOutput {
-    let destination: URL
+    let destination: String
     let temporaryPath: String
     private var fd: Int32
     private(set) var position = 0
 
-    init(destination: URL) throws {
+    init(destination: String) throws {
         self.destination = destination
-        let folder = destination.deletingLastPathComponent().path
+        let (folder, name) = AtomicFileOutput.split(destination)
         // The random part only names the temporary file; it never reaches the pack's bytes.
         AtomicFileOutput.removeStaleTemporaries(of: destination)
         let tag = String(UInt64.random(in: 0...UInt64.max), radix: 36)
-        temporaryPath = folder + "/.\(destination.lastPathComponent).\(getpid()).\(tag).tmp"
+        temporaryPath = folder + "/.\(name).\(getpid()).\(tag).tmp"
         fd = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            throw RuntimeError.io(file: destination.path, what: "cannot create a temporary file in \(folder): \(String(cString: strerror(errno)))")
+            throw RuntimeError.io(file: destination, what: "cannot create a temporary file in \(folder): \(String(cString: strerror(errno)))")
         }
+    }
+
+    /// The folder holding `path` ("." for a bare name) and its last component.
+    static func split(_ path: String) -> (folder: String, name: String) {
+        var p = Substring(path)
+        while p.count > 1 && p.hasSuffix("/") { p = p.dropLast() }
+        guard let slash = p.lastIndex(of: "/") else { return (".", String(p)) }
+        let folder = p[..<slash]
+        return (folder.isEmpty ? "/" : String(folder), String(p[p.index(after: slash)...]))
+    }
+
+    /// The names in `folder` (nil if it cannot be read).
+    static func entries(of folder: String) -> [String]? {
+        guard let dir = opendir(folder) else { return nil }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let e = readdir(dir) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
     }
 
     /// A process killed mid-write (SIGKILL, power loss) cannot remove its temporary file. Such
     /// files carry the writer's pid: those of processes that no longer exist are removed here,
     /// those of live processes (perhaps writing the same destination right now) are left alone.
-    static func removeStaleTemporaries(of destination: URL) {
-        let folder = destination.deletingLastPathComponent().path
-        let prefix = ".\(destination.lastPathComponent)."
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
+    static func removeStaleTemporaries(of destination: String) {
+        let (folder, name) = split(destination)
+        let prefix = ".\(name)."
+        guard let names = entries(of: folder) else { return }
         for name in names where name.hasPrefix(prefix) && name.hasSuffix(".tmp") {
             let parts = name.dropFirst(prefix.count).split(separator: ".")
             guard parts.count == 3, let pid = Int32(parts[0]), pid > 0, pid != getpid() else { continue }
@@ -44,7 +62,7 @@ final class AtomicFileOutput {
     }
 
     private func fail(_ what: String) -> RuntimeError {
-        RuntimeError.io(file: destination.path, what: "\(what): \(String(cString: strerror(errno)))")
+        RuntimeError.io(file: destination, what: "\(what): \(String(cString: strerror(errno)))")
     }
 
     func write(_ bytes: UnsafeRawBufferPointer) throws {
@@ -88,9 +106,9 @@ final class AtomicFileOutput {
         guard fsync(fd) == 0 else { throw fail("fsync failed") }
         guard close(fd) == 0 else { fd = -1; throw fail("close failed") }
         fd = -1
-        guard rename(temporaryPath, destination.path) == 0 else { throw fail("cannot rename the temporary file into place") }
+        guard rename(temporaryPath, destination) == 0 else { throw fail("cannot rename the temporary file into place") }
         // Make the rename itself durable.
-        let dir = open(destination.deletingLastPathComponent().path, O_RDONLY | O_CLOEXEC)
+        let dir = open(AtomicFileOutput.split(destination).folder, O_RDONLY | O_CLOEXEC)
         if dir >= 0 { _ = fsync(dir); close(dir) }
     }
 

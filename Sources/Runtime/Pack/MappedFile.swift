@@ -1,8 +1,3 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
 import Glibc
 
 /// A whole file mapped read-only into memory; tensors borrowing its pages keep it alive.
@@ -10,8 +5,7 @@ final class MappedFile: @unchecked Sendable {
     let pointer: UnsafeMutableRawPointer?
     let count: Int
 
-    init(url: URL) throws {
-        let path = url.path
+    init(path: String) throws {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw RuntimeError.io(file: path, what: "cannot open: \(String(cString: strerror(errno)))") }
         defer { close(fd) }

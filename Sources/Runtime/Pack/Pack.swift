@@ -1,30 +1,26 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
+import Glibc
 
 /// The `.pack` container: one file holding a `Model`'s metadata, graphs and weights
 /// (formats/PACK.md). Reader and writer live here so the format is defined in one place.
 public enum Pack {
-    /// Writes `model` to `url` atomically: a temporary file in the same folder, flushed, then
-    /// renamed over `url`. The same model and options always give the same bytes.
+    /// Writes `model` to the file at `path` atomically: a temporary file in the same folder,
+    /// flushed, then renamed over it. The same model and options always give the same bytes.
     @discardableResult
-    public static func write(_ model: Model, to url: URL, options: PackWriteOptions = .init()) throws -> PackWriteReport {
-        try PackWriter(model: model, url: url, options: options).write()
+    public static func write(_ model: Model, to path: String, options: PackWriteOptions = .init()) throws -> PackWriteReport {
+        try PackWriter(model: model, path: path, options: options).write()
     }
 
     /// Reads a whole model: raw blobs are borrowed from a read-only mapping of the file,
     /// compressed ones are decoded in parallel into aligned buffers. Every checksum is verified
     /// unless `options.verifyChecksums` is off.
-    public static func read(_ url: URL, options: PackReadOptions = .init()) throws -> Model {
-        try PackReader(url: url).readModel(options: options)
+    public static func read(_ path: String, options: PackReadOptions = .init()) throws -> Model {
+        try PackReader(path: path).readModel(options: options)
     }
 
     /// Reads a whole model as `read` does, with a handle on the file mapping its raw tensors
     /// borrow, so a caller can drop weight pages it no longer needs from resident memory.
-    public static func readMapped(_ url: URL, options: PackReadOptions = .init()) throws -> (model: Model, pages: PackPages) {
-        let reader = try PackReader(url: url)
+    public static func readMapped(_ path: String, options: PackReadOptions = .init()) throws -> (model: Model, pages: PackPages) {
+        let reader = try PackReader(path: path)
         return (try reader.readModel(options: options), PackPages(file: reader.file))
     }
 
@@ -36,8 +32,8 @@ public enum Pack {
     }
 
     /// Reads header, directory and graph section only (no tensor is decoded), for inspection.
-    public static func readDirectory(_ url: URL) throws -> PackInfo {
-        try PackReader(url: url).info
+    public static func readDirectory(_ path: String) throws -> PackInfo {
+        try PackReader(path: path).info
     }
 }
 
@@ -55,7 +51,7 @@ public struct PackWriteOptions: Sendable {
     /// heap copy that stays resident for the model's life.
     public var byteTensorMinimumGain: Double = 0.15
     /// Threads compressing blobs at once; the output does not depend on it.
-    public var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    public var threads: Int = ProcessorCount.active
     /// About how many raw bytes are compressed per parallel batch: bounds the writer's memory
     /// (compressed blobs wait for their turn to be written) while keeping every thread busy.
     public var batchBytes: Int = 64 << 20
@@ -63,7 +59,7 @@ public struct PackWriteOptions: Sendable {
     public var progress: (@Sendable (_ done: Int, _ total: Int) -> Void)?
 
     public init(level: Int32 = 1, minimumGain: Double = 0.05, rawBelowBytes: Int = 1024, byteTensorMinimumGain: Double = 0.15,
-                threads: Int = ProcessInfo.processInfo.activeProcessorCount, batchBytes: Int = 64 << 20,
+                threads: Int = ProcessorCount.active, batchBytes: Int = 64 << 20,
                 progress: (@Sendable (_ done: Int, _ total: Int) -> Void)? = nil) {
         self.level = level; self.minimumGain = minimumGain; self.rawBelowBytes = rawBelowBytes
         self.byteTensorMinimumGain = byteTensorMinimumGain

@@ -1,10 +1,4 @@
 import CZstd
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-import Dispatch
 import Glibc
 
 /// Maps a pack and validates header, directory and graph section (formats/PACK.md, "Reading").
@@ -13,9 +7,9 @@ struct PackReader {
     let info: PackInfo
     private let path: String
 
-    init(url: URL) throws {
-        path = url.path
-        file = try MappedFile(url: url)
+    init(path: String) throws {
+        self.path = path
+        file = try MappedFile(path: path)
         info = try PackReader.parse(file.bytes, path: path)
     }
 
@@ -154,10 +148,8 @@ struct PackReader {
             throw fail("graph section: zstd decompression failed: \(String(cString: ZSTD_getErrorName(got)))")
         }
         guard got == rawSize else { throw fail("graph section: decompressed to \(got) bytes, header says \(rawSize)") }
-        let decoder = JSONDecoder()
-        decoder.nonConformingFloatDecodingStrategy = PackGraphCoding.floatDecoding
         do {
-            return try decoder.decode(PackGraphSection.self, from: Data(raw))
+            return try JSONCoding.decode(PackGraphSection.self, from: raw)
         } catch let DecodingError.dataCorrupted(c), let DecodingError.keyNotFound(_, c),
                     let DecodingError.typeMismatch(_, c), let DecodingError.valueNotFound(_, c) {
             let path = c.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
@@ -184,7 +176,7 @@ struct PackReader {
         // Each iteration writes only its own slot; the largest blobs go first to balance threads.
         nonisolated(unsafe) let slots = results
         let order = entries.indices.sorted { entries[$0].storedSize > entries[$1].storedSize }
-        DispatchQueue.concurrentPerform(iterations: entries.count) { k in
+        WorkerPool.shared.perform(iterations: entries.count) { k in
             let i = order[k]
             let e = entries[i]
             let stored = UnsafeRawBufferPointer(rebasing: base[e.offset..<e.offset + e.storedSize])

@@ -1,17 +1,11 @@
 import CZstd
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-import Dispatch
 import Glibc
 
 /// Lays out and writes one pack: header placeholder, aligned blobs, directory, graph section,
 /// then the real header (formats/PACK.md, "Layout").
 struct PackWriter {
     let model: Model
-    let url: URL
+    let path: String
     let options: PackWriteOptions
 
     private struct Item {
@@ -20,14 +14,14 @@ struct PackWriter {
     }
 
     func write() throws -> PackWriteReport {
-        let start = Date()
+        let start = SystemClock.nanoseconds()
         let (items, records) = try collect()
         let (graphRaw, graphStored) = try PhaseTiming.measure("pack graph section") {
             let raw = try encodeGraphSection(records)
             return (raw, try compressGraphSection(raw))
         }
 
-        let output = try AtomicFileOutput(destination: url)
+        let output = try AtomicFileOutput(destination: path)
         do {
             var entries: [PackTensorEntry] = []
             entries.reserveCapacity(items.count)
@@ -46,11 +40,11 @@ struct PackWriter {
                     batchBytes += items[batchEnd].tensor.byteCount
                     batchEnd += 1
                 }
-                let t0 = DispatchTime.now().uptimeNanoseconds
+                let t0 = SystemClock.nanoseconds()
                 let blobs = try encodeParallel(Array(items[batchStart..<batchEnd]))
-                let t1 = DispatchTime.now().uptimeNanoseconds
+                let t1 = SystemClock.nanoseconds()
                 encodeNanos += t1 - t0
-                defer { writeNanos += DispatchTime.now().uptimeNanoseconds - t1 }
+                defer { writeNanos += SystemClock.nanoseconds() - t1 }
                 for (k, blob) in blobs.enumerated() {
                     let item = items[batchStart + k]
                     try output.pad(toMultipleOf: PackFormat.alignment)
@@ -105,7 +99,7 @@ struct PackWriter {
             let stored = entries.reduce(0) { $0 + $1.storedSize }
             return PackWriteReport(fileSize: fileSize, tensorCount: entries.count, rawTensorBytes: total,
                                    storedTensorBytes: stored, codecCounts: codecCounts,
-                                   seconds: Date().timeIntervalSince(start))
+                                   seconds: SystemClock.seconds(since: start))
         } catch {
             output.abandon()
             throw error
@@ -119,14 +113,14 @@ struct PackWriter {
         var graphNames = Set<String>()
         for g in model.graphs {
             guard graphNames.insert(g.name).inserted else {
-                throw RuntimeError.badPack(file: url.path, what: "cannot write: two graphs are named '\(g.name)'")
+                throw RuntimeError.badPack(file: path, what: "cannot write: two graphs are named '\(g.name)'")
             }
             var map: [String: String] = [:]
             for name in g.initializers.keys.sorted() {
                 let t = g.initializers[name]!
                 let entryName = "\(g.name)/\(name)"
                 guard t.storage.byteCount >= t.byteCount else {
-                    throw RuntimeError.badPack(file: url.path, what: "cannot write tensor '\(entryName)': storage smaller than its shape")
+                    throw RuntimeError.badPack(file: path, what: "cannot write tensor '\(entryName)': storage smaller than its shape")
                 }
                 map[name] = entryName
                 items.append(Item(entryName: entryName, tensor: t))
@@ -138,13 +132,10 @@ struct PackWriter {
     }
 
     private func encodeGraphSection(_ records: [PackGraphRecord]) throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        encoder.nonConformingFloatEncodingStrategy = PackGraphCoding.floatEncoding
         do {
-            return Array(try encoder.encode(PackGraphSection(metadata: model.metadata, graphs: records)))
+            return try JSONCoding.encode(PackGraphSection(metadata: model.metadata, graphs: records))
         } catch {
-            throw RuntimeError.badPack(file: url.path, what: "cannot encode graph section: \(error)")
+            throw RuntimeError.badPack(file: path, what: "cannot encode graph section: \(error)")
         }
     }
 
@@ -173,7 +164,7 @@ struct PackWriter {
         if options.threads <= 1 || batch.count == 1 {
             for i in 0..<batch.count { work(i) }
         } else {
-            DispatchQueue.concurrentPerform(iterations: batch.count, execute: work)
+            WorkerPool.shared.perform(iterations: batch.count, work)
         }
         return try results.map { try $0!.get() }
     }
@@ -188,11 +179,3 @@ private func releaseFreedHeap() { _ = mallocTrim?(0) }
 #else
 private func releaseFreedHeap() {}
 #endif
-
-/// JSON settings shared by writer and reader: -inf (attention masks) and NaN must survive.
-enum PackGraphCoding {
-    static let floatEncoding = JSONEncoder.NonConformingFloatEncodingStrategy.convertToString(
-        positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-    static let floatDecoding = JSONDecoder.NonConformingFloatDecodingStrategy.convertFromString(
-        positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-}

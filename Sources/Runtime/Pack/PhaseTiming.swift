@@ -1,4 +1,3 @@
-import Dispatch
 import Glibc
 
 /// Wall-clock time per phase of a conversion or pack write, printed to stderr as
@@ -10,8 +9,8 @@ public enum PhaseTiming {
     @discardableResult
     public static func measure<T>(_ name: @autoclosure () -> String, _ body: () throws -> T) rethrows -> T {
         guard enabled else { return try body() }
-        let start = DispatchTime.now().uptimeNanoseconds
-        defer { report(name(), seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
+        let start = SystemClock.nanoseconds()
+        defer { report(name(), seconds: Double(SystemClock.nanoseconds() - start) / 1e9) }
         return try body()
     }
 
