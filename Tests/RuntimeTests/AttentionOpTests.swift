@@ -99,8 +99,8 @@ final class AttentionOpTests: XCTestCase {
         g.outputs = [ValueInfo(name: "y", dtype: .float32, shape: nil)]
         g.nodes = [Node(name: "attn", op: .attention(attrs), inputs: ["qkv"], outputs: ["y"])]
         let url = dir.appendingPathComponent("m.pack")
-        try Pack.write(Model(graphs: [g]), to: url)
-        XCTAssertEqual(try Pack.read(url).graphs[0].nodes[0].op, .attention(attrs))
+        try Pack.write(Model(graphs: [g]), to: url.path)
+        XCTAssertEqual(try Pack.read(url.path).graphs[0].nodes[0].op, .attention(attrs))
         // Attributes are checked when decoded: a bad one names the op and the fault.
         for (bad, text) in [(AttentionAttrs(heads: -1, scale: 1), "Attention: heads -1"),
                             (AttentionAttrs(heads: 70_000, scale: 1), "Attention: heads 70000")] {
