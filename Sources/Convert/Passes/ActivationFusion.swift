@@ -5,14 +5,10 @@ import Runtime
 /// graph output. Fuses Relu, LeakyRelu, exact GELU and QuickGELU (what `Activation` expresses).
 public enum ActivationFusion {
     public static func run(_ g: inout Graph) -> PassStats {
-        let before = g.nodes.count
-        let uses = GraphUses(g)
-        var removed = Set<Int>()
-        var replacements: [Int: Node] = [:]
-        var fused = 0
-        for (i, n) in g.nodes.enumerated() where n.outputs.count == 1 && !removed.contains(i) {
-            guard let actI = uses.soleConsumer(of: n.outputs[0]), let activation = activation(of: g.nodes[actI].op),
-                  g.nodes[actI].inputs == [n.outputs[0]], g.nodes[actI].outputs.count == 1 else { continue }
+        g.fuse(pass: "ActivationFusion") { g, uses, i in
+            let n = g.nodes[i]
+            guard n.outputs.count == 1, let actI = uses.soleConsumer(of: n.outputs[0]), let activation = activation(of: g.nodes[actI].op),
+                  g.nodes[actI].inputs == [n.outputs[0]], g.nodes[actI].outputs.count == 1 else { return nil }
             var op = n.op
             switch op {
             case .conv(var a) where a.activation == .none:
@@ -22,14 +18,10 @@ public enum ActivationFusion {
                 a.activation = activation
                 op = .linear(a)
             default:
-                continue
+                return nil
             }
-            removed.insert(i)
-            replacements[actI] = Node(name: n.name, op: op, inputs: n.inputs, outputs: g.nodes[actI].outputs)
-            fused += 1
+            return FusedMatch(nodes: [i, actI], last: actI, node: Node(name: n.name, op: op, inputs: n.inputs, outputs: g.nodes[actI].outputs))
         }
-        g.applyRewrites(removed: removed, replacements: replacements)
-        return PassStats(pass: "ActivationFusion", nodesBefore: before, nodesAfter: g.nodes.count, rewrites: fused)
     }
 
     private static func activation(of op: Op) -> Activation? {

@@ -18,32 +18,13 @@ import Runtime
 /// to the scores) therefore keeps its unfused form and its bit-exact causal truncation.
 public enum AttentionFusion {
     public static func run(_ g: inout Graph) -> PassStats {
-        let before = g.nodes.count
-        let uses = GraphUses(g)
-        var removed = Set<Int>()
-        var replacements: [Int: Node] = [:]
-        var fused = 0
-        for i in g.nodes.indices where !removed.contains(i) && replacements[i] == nil {
-            guard let match = self.match(g, uses, softmaxAt: i),
-                  match.nodes.allSatisfy({ !removed.contains($0) && replacements[$0] == nil }) else { continue }
-            removed.formUnion(match.nodes)
-            removed.remove(match.last)
-            replacements[match.last] = match.node
-            fused += 1
+        g.fuse(pass: "AttentionFusion") { g, uses, i in
+            match(g, uses, softmaxAt: i)
         }
-        g.applyRewrites(removed: removed, replacements: replacements)
-        return PassStats(pass: "AttentionFusion", nodesBefore: before, nodesAfter: g.nodes.count, rewrites: fused)
-    }
-
-    struct Match {
-        /// Nodes the fused node replaces; `last` produces the output it takes over.
-        var nodes: [Int]
-        var last: Int
-        var node: Node
     }
 
     /// The whole pattern around the Softmax at node `i`.
-    static func match(_ g: Graph, _ uses: GraphUses, softmaxAt i: Int) -> Match? {
+    static func match(_ g: Graph, _ uses: GraphUses, softmaxAt i: Int) -> FusedMatch? {
         let sm = g.nodes[i]
         guard case .softmax(let axis) = sm.op, sm.inputs.count == 1, sm.outputs.count == 1,
               let sShape = fixedShape(g, sm.inputs[0]), sShape.count == 4, axis == -1 || axis == 3 else { return nil }
@@ -118,7 +99,7 @@ public enum AttentionFusion {
         guard attrs.problem == nil else { return nil }
         let out = g.nodes[orI]
         let node = Node(name: sm.name, op: .attention(attrs), inputs: [qkv], outputs: out.outputs)
-        return Match(nodes: nodes, last: orI, node: node)
+        return FusedMatch(nodes: nodes, last: orI, node: node)
     }
 
     /// A Mul by (or, when allowed, Div by) a finite scalar constant producing `value`.

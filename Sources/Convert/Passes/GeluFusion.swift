@@ -5,22 +5,12 @@ import Runtime
 /// to x first, to (1 + erf) first, or to the product last, operands in either order.
 public enum GeluFusion {
     public static func run(_ g: inout Graph) -> PassStats {
-        let before = g.nodes.count
-        let uses = GraphUses(g)
-        var removed = Set<Int>()
-        var replacements: [Int: Node] = [:]
-        var fused = 0
-        for (i, n) in g.nodes.enumerated() {
-            guard case .erf = n.op, let m = match(g, uses, erfIndex: i),
-                  m.nodes.allSatisfy({ !removed.contains($0) && replacements[$0] == nil }) else { continue }
-            removed.formUnion(m.nodes)
-            removed.remove(m.last)
-            replacements[m.last] = Node(name: g.nodes[m.last].name, op: .gelu(tanh: false), inputs: [m.x],
-                                        outputs: g.nodes[m.last].outputs)
-            fused += 1
+        g.fuse(pass: "GeluFusion") { g, uses, i in
+            guard case .erf = g.nodes[i].op, let m = match(g, uses, erfIndex: i) else { return nil }
+            let last = g.nodes[m.last]
+            return FusedMatch(nodes: m.nodes, last: m.last,
+                              node: Node(name: last.name, op: .gelu(tanh: false), inputs: [m.x], outputs: last.outputs))
         }
-        g.applyRewrites(removed: removed, replacements: replacements)
-        return PassStats(pass: "GeluFusion", nodesBefore: before, nodesAfter: g.nodes.count, rewrites: fused)
     }
 
     private static func match(_ g: Graph, _ uses: GraphUses, erfIndex: Int) -> (x: String, nodes: [Int], last: Int)? {

@@ -45,6 +45,29 @@ extension Graph {
         for i in outputs.indices where outputs[i].name == old { outputs[i].name = new }
     }
 
+    /// The loop every fusion pass shares: `match(graph, uses, i)` at each node not yet taken by
+    /// an earlier match; a match that overlaps an earlier one is dropped; the graph is rewritten
+    /// once at the end (each fused node where its `last` node was, the others removed).
+    mutating func fuse(pass: String, _ match: (Graph, GraphUses, Int) -> FusedMatch?) -> PassStats {
+        let before = nodes.count
+        let uses = GraphUses(self)
+        var removed = Set<Int>()
+        var replacements: [Int: Node] = [:]
+        var fused = 0
+        for i in nodes.indices where !removed.contains(i) && replacements[i] == nil {
+            guard let m = match(self, uses, i), m.nodes.contains(m.last),
+                  m.nodes.allSatisfy({ !removed.contains($0) && replacements[$0] == nil }) else { continue }
+            var node = m.node
+            m.prepare?(&self, &node)
+            removed.formUnion(m.nodes)
+            removed.remove(m.last)
+            replacements[m.last] = node
+            fused += 1
+        }
+        applyRewrites(removed: removed, replacements: replacements)
+        return PassStats(pass: pass, nodesBefore: before, nodesAfter: nodes.count, rewrites: fused)
+    }
+
     /// Drops the nodes at `removed` and puts `replacements` at their indices, keeping order.
     mutating func applyRewrites(removed: Set<Int>, replacements: [Int: Node]) {
         var out: [Node] = []
@@ -110,4 +133,14 @@ enum ShapeOnlyEvaluation {
         try op.run([view], [TensorView(out)], ExecContext(threads: 1), node: node)
         return out
     }
+}
+
+/// What a fusion pass found: `node` replaces the nodes at `nodes` and takes the place (and the
+/// outputs) of `last`, one of them. `prepare` runs only when the match is taken, for changes
+/// beyond the node (e.g. a new initializer the node reads).
+struct FusedMatch {
+    var nodes: [Int]
+    var last: Int
+    var node: Node
+    var prepare: ((inout Graph, inout Node) -> Void)? = nil
 }

@@ -10,29 +10,12 @@ import Runtime
 /// intermediate must feed only the pattern; beta may be absent.
 public enum LayerNormFusion {
     public static func run(_ g: inout Graph) -> PassStats {
-        let before = g.nodes.count
-        let uses = GraphUses(g)
-        var removed = Set<Int>()
-        var replacements: [Int: Node] = [:]
-        var fused = 0
-        for (i, n) in g.nodes.enumerated() {
-            guard let match = self.match(g, uses, at: i, n), match.nodes.allSatisfy({ !removed.contains($0) }) else { continue }
-            removed.formUnion(match.nodes)
-            removed.remove(match.last)
-            replacements[match.last] = match.node
-            fused += 1
+        g.fuse(pass: "LayerNormFusion") { g, uses, i in
+            match(g, uses, at: i, g.nodes[i])
         }
-        g.applyRewrites(removed: removed, replacements: replacements)
-        return PassStats(pass: "LayerNormFusion", nodesBefore: before, nodesAfter: g.nodes.count, rewrites: fused)
     }
 
-    private struct Match {
-        var nodes: [Int]
-        var last: Int
-        var node: Node
-    }
-
-    private static func match(_ g: Graph, _ uses: GraphUses, at i: Int, _ mean1: Node) -> Match? {
+    private static func match(_ g: Graph, _ uses: GraphUses, at i: Int, _ mean1: Node) -> FusedMatch? {
         guard mean1.inputs.count >= 1, mean1.outputs.count == 1 else { return nil }
         let x = mean1.inputs[0]
         let rank = g.knownShape(of: x)?.count
@@ -95,7 +78,7 @@ public enum LayerNormFusion {
         let axis = rank.map { $0 - 1 } ?? -1
         let fusedNode = Node(name: g.nodes[last].name, op: .layerNorm(axis: axis, epsilon: Float(eps)),
                              inputs: inputs, outputs: g.nodes[last].outputs)
-        return Match(nodes: nodes, last: last, node: fusedNode)
+        return FusedMatch(nodes: nodes, last: last, node: fusedNode)
     }
 
     /// ReduceMean over exactly the last axis with keepdims, axes from the attribute or a constant input.

@@ -19,26 +19,18 @@ import Runtime
 /// batch 1 and fixed H, W, C, and every constant a scalar; otherwise the graph is left alone.
 public enum NormalizedProjectionFusion {
     public static func run(_ g: inout Graph) -> PassStats {
-        let before = g.nodes.count
-        let uses = GraphUses(g)
-        var removed = Set<Int>()
-        var replacements: [Int: Node] = [:]
-        var fused = 0
-        for i in g.nodes.indices where !removed.contains(i) && replacements[i] == nil {
-            guard var match = self.match(g, uses, transposeAt: i),
-                  match.nodes.allSatisfy({ !removed.contains($0) && replacements[$0] == nil }) else { continue }
-            if let constant = match.transposedFeatures {
-                let name = g.freshValueName("\(match.featuresName)_rows")
-                g.initializers[name] = constant
-                match.node.inputs[1] = name
+        g.fuse(pass: "NormalizedProjectionFusion") { g, uses, i in
+            guard let m = match(g, uses, transposeAt: i) else { return nil }
+            var fused = FusedMatch(nodes: m.nodes, last: m.last, node: m.node)
+            if let constant = m.transposedFeatures {
+                fused.prepare = { g, node in
+                    let name = g.freshValueName("\(m.featuresName)_rows")
+                    g.initializers[name] = constant
+                    node.inputs[1] = name
+                }
             }
-            removed.formUnion(match.nodes)
-            removed.remove(match.last)
-            replacements[match.last] = match.node
-            fused += 1
+            return fused
         }
-        g.applyRewrites(removed: removed, replacements: replacements)
-        return PassStats(pass: "NormalizedProjectionFusion", nodesBefore: before, nodesAfter: g.nodes.count, rewrites: fused)
     }
 
     struct Match {
