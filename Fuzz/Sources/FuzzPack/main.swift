@@ -9,8 +9,8 @@ let file = folder.appendingPathComponent("input.pack")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     guard (try? Data(bytes: data, count: size).write(to: file)) != nil else { return 0 }
-    if let info = try? Pack.readDirectory(file) { _ = try? Pack.verifyGraphs(info, file: file.path) }
-    _ = try? Pack.read(file)
+    if let info = try? Pack.readDirectory(file.path) { _ = try? Pack.verifyGraphs(info, file: file.path) }
+    _ = try? Pack.read(file.path)
     return 0
 }
 
