@@ -6,6 +6,9 @@ let tool = "lseg-run"
 let abstract = "Runs a .pack: segment images for text labels, or execute a graph on .npy inputs."
 let threadsDefault = ProcessorCount.active
 let maxMemoryHelp = "Refuse to run a graph needing more than this many MB of working memory (arena + workspace, weights not included)."
+/// Options segment and exec share.
+let maxMemoryOption = OptionSpec(name: "max-memory", valueName: "max-memory", help: maxMemoryHelp)
+let threadsOption = OptionSpec(name: "threads", valueName: "threads", help: "Threads (default: all cores).", defaultText: String(threadsDefault))
 
 let segmentSpec = CommandSpec(
     name: "segment",
@@ -21,8 +24,8 @@ let segmentSpec = CommandSpec(
         OptionSpec(name: "labels", valueName: "labels", help: "Comma-separated labels, e.g. \"dog,tree,other\" (default: a label-baked pack's own)."),
         OptionSpec(name: "output", short: "o", valueName: "output", help: "Mask PNG to write; a folder when several images are given."),
         OptionSpec(name: "overlay", valueName: "overlay", help: "Overlay PNG (photo, mask and legend); a folder when several images are given."),
-        OptionSpec(name: "max-memory", valueName: "max-memory", help: maxMemoryHelp),
-        OptionSpec(name: "threads", valueName: "threads", help: "Threads (default: all cores).", defaultText: String(threadsDefault)),
+        maxMemoryOption,
+        threadsOption,
         OptionSpec(name: "keep-weight-pages", help: "Keep the pack's mapped weights resident once read (by default each run drops a weight's pages after its node, so at most about one node's weights are resident at a time; set LSEG_RSS_TRACE to see memory per phase)."),
     ])
 
@@ -34,8 +37,8 @@ let execSpec = CommandSpec(
         OptionSpec(name: "graph", valueName: "graph", help: "Graph to run (default: all graphs in sequence, as the original export)."),
         OptionSpec(name: "input", valueName: "input", help: "NAME=file.npy, once per input.", repeats: true),
         OptionSpec(name: "output-dir", valueName: "output-dir", help: "Folder for the outputs.", required: true),
-        OptionSpec(name: "max-memory", valueName: "max-memory", help: maxMemoryHelp),
-        OptionSpec(name: "threads", valueName: "threads", help: "Threads (default: all cores).", defaultText: String(threadsDefault)),
+        maxMemoryOption,
+        threadsOption,
         OptionSpec(name: "trace", help: "Print every node with its output shape and statistics."),
     ])
 

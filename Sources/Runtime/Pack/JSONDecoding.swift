@@ -103,7 +103,8 @@ final class JSONTreeDecoder: Decoder {
     func singleValueContainer() throws -> SingleValueDecodingContainer { JSONSingleValueDecoding(decoder: self) }
 }
 
-private struct JSONIndexKey: CodingKey {
+/// The coding-path key of an array element (shared by the encoder and the decoder).
+struct JSONIndexKey: CodingKey {
     var stringValue: String { "Index \(index)" }
     var intValue: Int? { index }
     let index: Int

@@ -183,15 +183,6 @@ private final class JSONReferencingEncoder: Encoder {
     private func flush() { if let r = inner.result { store(r) } }
 }
 
-private struct JSONIndexKey: CodingKey {
-    var stringValue: String { "Index \(index)" }
-    var intValue: Int? { index }
-    let index: Int
-    init(_ index: Int) { self.index = index }
-    init?(stringValue: String) { nil }
-    init?(intValue: Int) { index = intValue }
-}
-
 private struct JSONKeyedEncoding<Key: CodingKey>: KeyedEncodingContainerProtocol {
     let box: JSONObjectBox
     let codingPath: [CodingKey]
