@@ -9,21 +9,7 @@ import XCTest
 /// golden exports of both exporters, computes what the unfused graph computes, leaves the text
 /// tower's masked attention alone, and leaves near misses alone.
 final class AttentionFusionTests: XCTestCase {
-    private func f32(_ name: String, _ shape: [Int]) -> ValueInfo { ValueInfo(name: name, dtype: .float32, shape: shape.map { .fixed($0) }) }
-    private func i64(_ v: [Int]) -> Tensor { .int64(v.map(Int64.init), shape: [v.count]) }
-    private func count(_ g: Graph, _ name: String) -> Int { g.nodes.filter { $0.op.typeName == name }.count }
-
     // MARK: golden exports
-
-    private func tokens(_ n: Int) -> Tensor {
-        var ids = [Int64](repeating: 0, count: n * 77)
-        for i in 0..<n { ids[i * 77] = 49406; ids[i * 77 + 1] = Int64(320 + 7 * i); ids[i * 77 + 2] = 1929; ids[i * 77 + 3] = 49407 }
-        return .int64(ids, shape: [n, 77])
-    }
-
-    private func imported(_ relative: String) throws -> Graph {
-        try ONNXImporter.load(repositoryRoot.appendingPathComponent("golden/models/\(relative)"), hashSources: false).graph
-    }
 
     /// Every image block's attention fuses (4 in the tiny ViT), the text tower's masked ones do
     /// not, and the outputs match the unfused graph. Logits reach about 14; the fused kernel

@@ -9,17 +9,7 @@ import XCTest
 /// exports of both exporters, computes what the unfused graph computes, and near misses are
 /// left alone.
 final class NormalizedProjectionFusionTests: XCTestCase {
-    private func f32(_ name: String, _ shape: [Int]) -> ValueInfo { ValueInfo(name: name, dtype: .float32, shape: shape.map { .fixed($0) }) }
-    private func i64(_ v: [Int]) -> Tensor { .int64(v.map(Int64.init), shape: [v.count]) }
-    private func count(_ g: Graph, _ name: String) -> Int { g.nodes.filter { $0.op.typeName == name }.count }
-
     // MARK: golden exports
-
-    private func tokens(_ n: Int) -> Tensor {
-        var ids = [Int64](repeating: 0, count: n * 77)
-        for i in 0..<n { ids[i * 77] = 49406; ids[i * 77 + 1] = Int64(320 + 7 * i); ids[i * 77 + 2] = 1929; ids[i * 77 + 3] = 49407 }
-        return .int64(ids, shape: [n, 77])
-    }
 
     /// Optimizes `g` with and without fusions; checks the fused one has the op and computes the same.
     private func assertFusesAndMatches(_ g: Graph, _ feeds: [String: Tensor], _ what: String) throws {
@@ -35,10 +25,6 @@ final class NormalizedProjectionFusionTests: XCTestCase {
         XCTAssertEqual(attrs.upsample, .init(coordinateTransformation: .alignCorners, scales: [2, 2]), what)
         // Logits are up to about 14: compare to float rounding of 512-term sums.
         try PassReferenceExecutor.assertSameOutputs(plain, fused, feeds, rtol: 1e-4, atol: 1e-4)
-    }
-
-    private func imported(_ relative: String) throws -> Graph {
-        try ONNXImporter.load(repositoryRoot.appendingPathComponent("golden/models/\(relative)"), hashSources: false).graph
     }
 
     func testFiresOnTorchScriptAndDynamoExportsAndComputesTheSame() throws {

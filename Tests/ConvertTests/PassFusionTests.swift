@@ -6,8 +6,6 @@ import XCTest
 /// Fusion passes: each builds the unfused pattern, checks the rewrite's structure, and (once
 /// the kernels exist) checks the fused graph computes the same as the unfused one.
 final class PassFusionTests: XCTestCase {
-    private func f32(_ name: String, _ shape: [Int]) -> ValueInfo { ValueInfo(name: name, dtype: .float32, shape: shape.map { .fixed($0) }) }
-
     // MARK: Linear
 
     private func matMulAddGraph(biasFirst: Bool = false, biasShape: [Int] = [5]) -> Graph {

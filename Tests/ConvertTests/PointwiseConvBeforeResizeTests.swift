@@ -6,8 +6,6 @@ import XCTest
 /// PointwiseConvBeforeResize: a 1x1 Conv after a 2x upsampling moves in front of it, computing
 /// the same outputs at a quarter of the positions.
 final class PointwiseConvBeforeResizeTests: XCTestCase {
-    private func f32(_ name: String, _ shape: [Int]) -> ValueInfo { ValueInfo(name: name, dtype: .float32, shape: shape.map { .fixed($0) }) }
-
     private func graph(resize: ResizeAttrs = ResizeAttrs(mode: .linear, coordinateTransformation: .alignCorners),
                        conv: ConvAttrs = ConvAttrs(), kernel: Int = 1, scales: [Float] = [1, 1, 2, 2]) -> Graph {
         Graph(name: "up", inputs: [f32("x", [1, 6, 5, 7])], outputs: [f32("y", [1, 4, 10, 14])], nodes: [
