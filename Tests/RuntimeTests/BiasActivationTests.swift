@@ -27,4 +27,28 @@ final class BiasActivationTests: XCTestCase {
             }
         }
     }
+
+    /// Rows narrower than their stride (an int8 tile's 32 or 48 channels of a wider output) are
+    /// gathered into one run for the GELU: same bits as the elementwise GELU row by row, with
+    /// bias, and the gaps between rows untouched.
+    func testStridedRowsGetTheSameBitsAndGapsStayUntouched() {
+        var rng = SeededRandom(seed: 0x6E2)
+        for (cols, ld, rows) in [(32, 3072, 145), (48, 100, 77), (7, 9, 300), (250, 260, 20)] {
+            let source = rng.floats(rows * ld, -6, 6)
+            let bias = rng.floats(cols, -1, 1)
+            var fused = source
+            lseg_bias_activation(&fused, Int64(rows), Int64(cols), Int64(ld), bias, nil, Int32(LSEG_ACT_GELU), 0)
+            for r in 0..<rows {
+                let row = (0..<cols).map { source[r * ld + $0] + bias[$0] }
+                var plain = [Float](repeating: .nan, count: cols)
+                lseg_unary_f32_variant(Int32(LSEG_UN_GELU_ERF.rawValue), row, &plain, cols, 1)
+                if lseg_cpu_has_avx2() != 0 {
+                    XCTAssertEqual(Array(fused[(r * ld)..<(r * ld + cols)]).map(\.bitPattern), plain.map(\.bitPattern),
+                                   "cols \(cols) ld \(ld) row \(r)")
+                }
+                XCTAssertEqual(Array(fused[(r * ld + cols)..<(r * ld + ld)]).map(\.bitPattern),
+                               Array(source[(r * ld + cols)..<(r * ld + ld)]).map(\.bitPattern), "gap after row \(r)")
+            }
+        }
+    }
 }
