@@ -64,18 +64,43 @@ VNNI static inline void store_row(__m512i v0, __m512i v1, int64_t i, int64_t j0,
 }
 
 /* acc[r][h] = sum over k of a[r * kp + k] (signed, 8 rows) times the unsigned panel b (32 columns
-   as 4-byte groups, [kp/4][32][4]), columns 16h..16h+15. */
-VNNI static inline void accumulate_8x32(const int8_t *a, const uint8_t *b, int64_t kp, __m512i acc[8][2]) {
+   as 4-byte groups, [kp/4][32][4]), columns 16h..16h+15, h < V (V = 1: only the first 16 columns
+   are wanted). Per 4-deep group: V loads, 8 broadcasts, 8V vpdpbusd. The eight rows get their own
+   pointers and one shared index, and two groups run per iteration: the loop stays within the
+   4-uop-per-cycle front end (walking one pointer row to row cost an add per broadcast, about 37
+   uops per 16 vpdpbusd). */
+#define ACCUMULATE_GROUP(G)                                                                          \
+    do {                                                                                             \
+        const __m512i b0 = _mm512_loadu_si512(b + (G) * 128);                                        \
+        const __m512i b1 = V > 1 ? _mm512_loadu_si512(b + (G) * 128 + 64) : b0;                     \
+        for (int r = 0; r < 8; r++) {                                                                \
+            const __m512i av = _mm512_set1_epi32(load4(row[r] + (G) * 4));                           \
+            acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], b0, av);                                      \
+            if (V > 1) acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], b1, av);                           \
+        }                                                                                            \
+    } while (0)
+VNNI static inline __attribute__((always_inline)) void accumulate_8xv(const int8_t *a, const uint8_t *b, int64_t kp,
+                                                                     const int V, __m512i acc[8][2]) {
     for (int r = 0; r < 8; r++) acc[r][0] = acc[r][1] = _mm512_setzero_si512();
-    const int64_t groups = kp / 4;
-    for (int64_t g = 0; g < groups; g++) {
-        const __m512i b0 = _mm512_loadu_si512(b + g * 128), b1 = _mm512_loadu_si512(b + g * 128 + 64);
-        for (int r = 0; r < 8; r++) {
-            const __m512i av = _mm512_set1_epi32(load4(a + r * kp + g * 4));
-            acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], b0, av);
-            acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], b1, av);
-        }
+    const int8_t *row[8];
+    for (int r = 0; r < 8; r++) {
+        row[r] = a + r * kp;
+        /* Opaque to the compiler: otherwise it folds the rows back into one pointer plus kp and
+           spends an lea per broadcast again. */
+        __asm__("" : "+r"(row[r]));
     }
+    const int64_t groups = kp / 4;
+    int64_t g = 0;
+    for (; g + 2 <= groups; g += 2) {
+        ACCUMULATE_GROUP(g);
+        ACCUMULATE_GROUP(g + 1);
+    }
+    if (g < groups) ACCUMULATE_GROUP(g);
+}
+#undef ACCUMULATE_GROUP
+
+VNNI static inline void accumulate_8x32(const int8_t *a, const uint8_t *b, int64_t kp, __m512i acc[8][2]) {
+    accumulate_8xv(a, b, kp, 2, acc);
 }
 
 VNNI void lseg_i8_vnni_tile(const int8_t *a, const int32_t *sums, const uint8_t *b, int64_t kp, int64_t i0,
@@ -129,8 +154,11 @@ VNNI void lseg_i8_vnni_linear(const int8_t *w, const int32_t *wsum, const uint8_
         const int64_t j0 = pn * 32, nc = m - j0 < 32 ? m - j0 : 32;
         for (int64_t i = i_begin; i < i_end; i += 8) {
             const int8_t *a = w + i * kp;
+            /* A last panel of at most 16 tokens computes one vector of them, not two. */
+            const int halves = nc > 16 ? 2 : 1;
             __m512i acc[8][2];
-            accumulate_8x32(a, b, kp, acc);
+            if (halves == 2) accumulate_8xv(a, b, kp, 2, acc);
+            else accumulate_8xv(a, b, kp, 1, acc);
             /* Row r is output channel i + r for 32 tokens. Transposed in registers, each token's 8
                channels are contiguous in y; then the same value as the packed path's epilogue,
                (raw + zp_shift * rowsum) * scale + bias, two tokens per vector. */
@@ -146,7 +174,7 @@ VNNI void lseg_i8_vnni_linear(const int8_t *w, const int32_t *wsum, const uint8_
             const __m512i off = _mm512_broadcast_i64x4(off8);
             const __m512 sc = _mm512_castsi512_ps(_mm512_broadcast_i64x4(sc8));
             const __m512 bi = _mm512_castsi512_ps(_mm512_broadcast_i64x4(bi8));
-            for (int h = 0; h < 2; h++) {
+            for (int h = 0; h < halves; h++) {
                 __m512i rows[8], tok[8];
                 for (int r = 0; r < 8; r++) rows[r] = acc[r][h];
                 transpose_8x16(rows, tok);
@@ -340,20 +368,30 @@ VNNI static inline void NAME(const uint8_t *xq, const int8_t *wb, const direct_g
 DIRECT_TILE(direct_tile_32, 2)
 DIRECT_TILE(direct_tile_48, 3)
 
+#ifndef LSEG_I8_DIRECT_BAND
+#define LSEG_I8_DIRECT_BAND 4
+#endif
 VNNI void lseg_i8_direct_conv(const uint8_t *xq, const void *packed, int64_t cout, const lseg_i8_window *w,
                               int64_t oh_begin, int64_t oh_end, const lseg_i8_epilogue *ep) {
     const direct_geometry g = direct_geom(w);
     const int64_t OW = w->out_width, blocks = (cout + 7) / 8;
-    for (int64_t oh = oh_begin; oh < oh_end; oh++) {
-        for (int64_t ow0 = 0; ow0 < OW;) {
-            /* 48-wide tiles while more than 32 positions remain, then one 32-wide. */
-            const int64_t left = OW - ow0, width = left > 32 ? 48 : 32, nc = left < width ? left : width;
-            for (int64_t blk = 0; blk < blocks; blk++) {
-                const int8_t *wb = (const int8_t *)packed + blk * g.kd * 32;
-                if (width == 48) direct_tile_48(xq, wb, &g, w, oh, ow0, nc, blk, cout, ep);
-                else direct_tile_32(xq, wb, &g, w, oh, ow0, nc, blk, cout, ep);
+    /* Bands of a few output rows: their input rows stay in L2 while every channel block passes
+       over them, and one block's weights stay in L1 across the band's tiles (a block per tile
+       cycled all weights, 0.6 MB for 256 -> 256 3x3, through L2 for every tile). */
+    const int64_t band = LSEG_I8_DIRECT_BAND;
+    for (int64_t oh0 = oh_begin; oh0 < oh_end; oh0 += band) {
+        const int64_t oh1 = oh0 + band < oh_end ? oh0 + band : oh_end;
+        for (int64_t blk = 0; blk < blocks; blk++) {
+            const int8_t *wb = (const int8_t *)packed + blk * g.kd * 32;
+            for (int64_t oh = oh0; oh < oh1; oh++) {
+                for (int64_t ow0 = 0; ow0 < OW;) {
+                    /* 48-wide tiles while more than 32 positions remain, then one 32-wide. */
+                    const int64_t left = OW - ow0, width = left > 32 ? 48 : 32, nc = left < width ? left : width;
+                    if (width == 48) direct_tile_48(xq, wb, &g, w, oh, ow0, nc, blk, cout, ep);
+                    else direct_tile_32(xq, wb, &g, w, oh, ow0, nc, blk, cout, ep);
+                    ow0 += nc;
+                }
             }
-            ow0 += nc;
         }
     }
 }
