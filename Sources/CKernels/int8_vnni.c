@@ -373,30 +373,20 @@ VNNI static inline void NAME(const uint8_t *xq, const int8_t *wb, const direct_g
 DIRECT_TILE(direct_tile_32, 2)
 DIRECT_TILE(direct_tile_48, 3)
 
-#ifndef LSEG_I8_DIRECT_BAND
-#define LSEG_I8_DIRECT_BAND 4
-#endif
 VNNI void lseg_i8_direct_conv(const uint8_t *xq, const void *packed, int64_t cout, const lseg_i8_window *w,
                               int64_t oh_begin, int64_t oh_end, const lseg_i8_epilogue *ep) {
     const direct_geometry g = direct_geom(w);
     const int64_t OW = w->out_width, blocks = (cout + 7) / 8;
-    /* Bands of a few output rows: their input rows stay in L2 while every channel block passes
-       over them, and one block's weights stay in L1 across the band's tiles (a block per tile
-       cycled all weights, 0.6 MB for 256 -> 256 3x3, through L2 for every tile). */
-    const int64_t band = LSEG_I8_DIRECT_BAND;
-    for (int64_t oh0 = oh_begin; oh0 < oh_end; oh0 += band) {
-        const int64_t oh1 = oh0 + band < oh_end ? oh0 + band : oh_end;
-        for (int64_t blk = 0; blk < blocks; blk++) {
-            const int8_t *wb = (const int8_t *)packed + blk * g.kd * 32;
-            for (int64_t oh = oh0; oh < oh1; oh++) {
-                for (int64_t ow0 = 0; ow0 < OW;) {
-                    /* 48-wide tiles while more than 32 positions remain, then one 32-wide. */
-                    const int64_t left = OW - ow0, width = left > 32 ? 48 : 32, nc = left < width ? left : width;
-                    if (width == 48) direct_tile_48(xq, wb, &g, w, oh, ow0, nc, blk, cout, ep);
-                    else direct_tile_32(xq, wb, &g, w, oh, ow0, nc, blk, cout, ep);
-                    ow0 += nc;
-                }
+    for (int64_t oh = oh_begin; oh < oh_end; oh++) {
+        for (int64_t ow0 = 0; ow0 < OW;) {
+            /* 48-wide tiles while more than 32 positions remain, then one 32-wide. */
+            const int64_t left = OW - ow0, width = left > 32 ? 48 : 32, nc = left < width ? left : width;
+            for (int64_t blk = 0; blk < blocks; blk++) {
+                const int8_t *wb = (const int8_t *)packed + blk * g.kd * 32;
+                if (width == 48) direct_tile_48(xq, wb, &g, w, oh, ow0, nc, blk, cout, ep);
+                else direct_tile_32(xq, wb, &g, w, oh, ow0, nc, blk, cout, ep);
             }
+            ow0 += nc;
         }
     }
 }
