@@ -63,19 +63,48 @@ VNNI static inline void store_row(__m512i v0, __m512i v1, int64_t i, int64_t j0,
     _mm512_mask_storeu_ps(y + 16, m1, _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(v1), s1), b1));
 }
 
-/* acc[r][h] = sum over k of a[r * kp + k] (signed, 8 rows) times the unsigned panel b (32 columns
-   as 4-byte groups, [kp/4][32][4]), columns 16h..16h+15. */
-VNNI static inline void accumulate_8x32(const int8_t *a, const uint8_t *b, int64_t kp, __m512i acc[8][2]) {
-    for (int r = 0; r < 8; r++) acc[r][0] = acc[r][1] = _mm512_setzero_si512();
-    const int64_t groups = kp / 4;
-    for (int64_t g = 0; g < groups; g++) {
-        const __m512i b0 = _mm512_loadu_si512(b + g * 128), b1 = _mm512_loadu_si512(b + g * 128 + 64);
-        for (int r = 0; r < 8; r++) {
-            const __m512i av = _mm512_set1_epi32(load4(a + r * kp + g * 4));
-            acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], b0, av);
-            acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], b1, av);
-        }
+/* acc[r][h] = sum over k of a[r * kp + k] (signed, 8 rows) times the unsigned panel b (`width`
+   columns as 4-byte groups, [kp/4][width][4]), columns 16h..16h+15 for h < V. Per 4-deep group:
+   V loads, 8 broadcasts, 8V vpdpbusd. The eight rows get their own pointers and one shared index,
+   and two groups run per iteration: the loop stays within the 4-uop-per-cycle front end (walking
+   one pointer row to row cost an add per broadcast, about 37 uops per 16 vpdpbusd). */
+#define ACCUMULATE_GROUP(G)                                                                          \
+    do {                                                                                             \
+        __m512i bv[3];                                                                               \
+        for (int v = 0; v < V; v++) bv[v] = _mm512_loadu_si512(b + (G) * width * 4 + 64 * v);        \
+        for (int r = 0; r < 8; r++) {                                                                \
+            const __m512i av = _mm512_set1_epi32(load4(row[r] + (G) * 4));                           \
+            for (int v = 0; v < V; v++) acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], bv[v], av);       \
+        }                                                                                            \
+    } while (0)
+VNNI static inline __attribute__((always_inline)) void accumulate_8xv(const int8_t *a, const uint8_t *b, int64_t kp,
+                                                                     const int64_t width, const int V,
+                                                                     __m512i out[8][3]) {
+    /* Local accumulators: with the caller's array clang stored every accumulator each group. */
+    __m512i acc[8][3];
+    for (int r = 0; r < 8; r++) acc[r][0] = acc[r][1] = acc[r][2] = _mm512_setzero_si512();
+    const int8_t *row[8];
+    for (int r = 0; r < 8; r++) {
+        row[r] = a + r * kp;
+        /* Opaque to the compiler: otherwise it folds the rows back into one pointer plus kp and
+           spends an lea per broadcast again. */
+        __asm__("" : "+r"(row[r]));
     }
+    const int64_t groups = kp / 4;
+    int64_t g = 0;
+    for (; g + 2 <= groups; g += 2) {
+        ACCUMULATE_GROUP(g);
+        ACCUMULATE_GROUP(g + 1);
+    }
+    if (g < groups) ACCUMULATE_GROUP(g);
+    for (int r = 0; r < 8; r++) for (int v = 0; v < 3; v++) out[r][v] = acc[r][v];
+}
+#undef ACCUMULATE_GROUP
+
+VNNI static inline void accumulate_8x32(const int8_t *a, const uint8_t *b, int64_t kp, __m512i acc[8][2]) {
+    __m512i wide[8][3];
+    accumulate_8xv(a, b, kp, 32, 2, wide);
+    for (int r = 0; r < 8; r++) { acc[r][0] = wide[r][0]; acc[r][1] = wide[r][1]; }
 }
 
 VNNI void lseg_i8_vnni_tile(const int8_t *a, const int32_t *sums, const uint8_t *b, int64_t kp, int64_t i0,
@@ -122,16 +151,20 @@ VNNI static inline void transpose_8x16(const __m512i r[8], __m512i out[8]) {
 VNNI void lseg_i8_vnni_linear(const int8_t *w, const int32_t *wsum, const uint8_t *cols, int64_t m, int64_t n,
                               int64_t k, int64_t i_begin, int64_t i_end, int64_t panel_begin, int64_t panel_end,
                               const lseg_i8_epilogue *ep) {
-    const int64_t kp = k;
+    const int64_t kp = k, width = LSEG_I8_VNNI_TOKENS;
     if (i_end > n) i_end = n;
     for (int64_t pn = panel_begin; pn < panel_end; pn++) {
-        const uint8_t *b = cols + pn * kp * 32;
-        const int64_t j0 = pn * 32, nc = m - j0 < 32 ? m - j0 : 32;
+        const uint8_t *b = cols + pn * kp * width;
+        const int64_t j0 = pn * width, nc = m - j0 < width ? m - j0 : width;
+        /* 16-token vectors this panel needs: a partial last panel computes only those. */
+        const int vectors = (int)((nc + 15) / 16);
         for (int64_t i = i_begin; i < i_end; i += 8) {
             const int8_t *a = w + i * kp;
-            __m512i acc[8][2];
-            accumulate_8x32(a, b, kp, acc);
-            /* Row r is output channel i + r for 32 tokens. Transposed in registers, each token's 8
+            __m512i acc[8][3];
+            if (vectors == 3) accumulate_8xv(a, b, kp, width, 3, acc);
+            else if (vectors == 2) accumulate_8xv(a, b, kp, width, 2, acc);
+            else accumulate_8xv(a, b, kp, width, 1, acc);
+            /* Row r is output channel i + r for up to 48 tokens. Transposed in registers, each token's 8
                channels are contiguous in y; then the same value as the packed path's epilogue,
                (raw + zp_shift * rowsum) * scale + bias, two tokens per vector. */
             __m256i off8, sc8, bi8;
@@ -146,7 +179,7 @@ VNNI void lseg_i8_vnni_linear(const int8_t *w, const int32_t *wsum, const uint8_
             const __m512i off = _mm512_broadcast_i64x4(off8);
             const __m512 sc = _mm512_castsi512_ps(_mm512_broadcast_i64x4(sc8));
             const __m512 bi = _mm512_castsi512_ps(_mm512_broadcast_i64x4(bi8));
-            for (int h = 0; h < 2; h++) {
+            for (int h = 0; h < vectors; h++) {
                 __m512i rows[8], tok[8];
                 for (int r = 0; r < 8; r++) rows[r] = acc[r][h];
                 transpose_8x16(rows, tok);
@@ -185,30 +218,30 @@ static inline uint8_t quantize_unsigned(float v, float scale, int32_t zp) {
 
 VNNI void lseg_i8_vnni_quantize_cols(const float *x, int64_t ldx, int64_t m, int64_t k, float scale, int32_t zp,
                                      int64_t panel_begin, int64_t panel_end, uint8_t *cols) {
-    const int64_t kp = (k + 3) / 4 * 4, k16 = k / 16 * 16;
+    const int64_t kp = (k + 3) / 4 * 4, k16 = k / 16 * 16, width = LSEG_I8_VNNI_TOKENS;
     const __m512 vs = _mm512_set1_ps(scale), vz = _mm512_set1_ps((float)zp);
     for (int64_t pn = panel_begin; pn < panel_end; pn++) {
-        uint8_t *panel = cols + pn * kp * 32;
-        for (int64_t t = 0; t < 32; t++) {
-            const int64_t j = pn * 32 + t;
+        uint8_t *panel = cols + pn * kp * width;
+        for (int64_t t = 0; t < width; t++) {
+            const int64_t j = pn * width + t;
             uint8_t *dst = panel + t * 4;
             if (j >= m) {
-                for (int64_t g = 0; g < kp / 4; g++) memset(dst + g * 128, 128, 4); /* shifted 0 */
+                for (int64_t g = 0; g < kp / 4; g++) memset(dst + g * width * 4, 128, 4); /* shifted 0 */
                 continue;
             }
             const float *xr = x + j * ldx;
-            /* 16 values are 4 groups of 4 bytes, one per 128-byte group row of the panel. */
+            /* 16 values are 4 groups of 4 bytes, one per group row (width * 4 bytes) of the panel. */
             for (int64_t i = 0; i < k16; i += 16) {
                 const __m128i q = _mm512_cvtepi32_epi8(quantize16(_mm512_loadu_ps(xr + i), vs, vz));
-                uint8_t *d = dst + (i / 4) * 128;
+                uint8_t *d = dst + (i / 4) * width * 4;
                 int32_t g4[4];
                 _mm_storeu_si128((__m128i *)g4, q);
                 memcpy(d, &g4[0], 4);
-                memcpy(d + 128, &g4[1], 4);
-                memcpy(d + 256, &g4[2], 4);
-                memcpy(d + 384, &g4[3], 4);
+                memcpy(d + width * 4, &g4[1], 4);
+                memcpy(d + width * 8, &g4[2], 4);
+                memcpy(d + width * 12, &g4[3], 4);
             }
-            for (int64_t i = k16; i < kp; i++) dst[(i / 4) * 128 + i % 4] = i < k ? quantize_unsigned(xr[i], scale, zp) : 128;
+            for (int64_t i = k16; i < kp; i++) dst[(i / 4) * width * 4 + i % 4] = i < k ? quantize_unsigned(xr[i], scale, zp) : 128;
         }
     }
 }

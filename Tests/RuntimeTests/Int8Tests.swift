@@ -160,7 +160,9 @@ final class Int8Tests: XCTestCase {
         // The last five take the VNNI path that reads [N, K] weights in place (K % 4 == 0, N % 8 == 0);
         // the ViT-like 145 tokens end in a 17-token panel (leaky ReLU, then GELU; depth 36 is off the 16-wide quantize).
         let linearShapes = [(23, 19, 45), (1, 70, 33), (40, 1, 7), (9, 33, 128), (37, 64, 96), (1, 8, 4), (70, 40, 12),
-                            (145, 40, 64), (145, 96, 36)]
+                            (145, 40, 64), (145, 96, 36),
+                            // VNNI token panels of 48: two full ones; a full one and a 42-token one.
+                            (96, 24, 20), (90, 16, 8)]
         struct ConvCase { var x: [Int]; var w: [Int]; var attrs: ConvAttrs }
         let convCases = [
             ConvCase(x: [1, 5, 9, 8], w: [7, 5, 3, 3], attrs: ConvAttrs(strides: [1, 2], pads: [1, 1, 1, 1])),

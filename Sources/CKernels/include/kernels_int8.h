@@ -91,10 +91,13 @@ void lseg_i8_gemm(int path, const void *rows, const void *cols, int64_t m, int64
 
 /* QLinear on AVX-512 VNNI straight from the weights' own [N, K] layout (no packed copy; needs
    K % 4 == 0 and N % 8 == 0): the weights are the broadcast side, the tokens the vector side,
-   quantized into 32-token panels of unsigned q ([ceil(M/32)][K/4][32][4], lseg_i8_vnni_quantize_cols;
+   quantized into panels of T = LSEG_I8_VNNI_TOKENS tokens of unsigned q ([ceil(M/T)][K/4][T][4],
+   lseg_i8_vnni_quantize_cols; 48 tokens: an 8-channel x 48-token tile is 24 accumulators, 8
+   broadcasts and 3 loads per 24 vpdpbusd;
    M rows of x, leading dimension ldx). Output channels [i_begin, i_end) (multiples of 8) x token
    panels [panel_begin, panel_end) go through the epilogue (channel_axis 1, y[token * ldy + ch])
    with the same floats as lseg_i8_gemm; wsum = weight row sums. */
+enum { LSEG_I8_VNNI_TOKENS = 48 };
 void lseg_i8_vnni_linear(const int8_t *w, const int32_t *wsum, const uint8_t *cols, int64_t m, int64_t n,
                          int64_t k, int64_t i_begin, int64_t i_end, int64_t panel_begin, int64_t panel_end,
                          const lseg_i8_epilogue *ep);

@@ -27,7 +27,8 @@ enum Int8Kernels {
         init(path: Int32, m: Int, n: Int, k: Int) {
             if path == Int32(LSEG_I8_AVX512_VNNI) && k % 4 == 0 && n % 8 == 0 {
                 direct = true
-                sums = align((m + 31) / 32 * 32 * k)
+                let tokens = Int(LSEG_I8_VNNI_TOKENS)
+                sums = align((m + tokens - 1) / tokens * tokens * k)
                 scales = sums + align(n * 4)
                 bytes = scales + align(n * 4)
                 weightBytes = n * 4
@@ -140,17 +141,18 @@ enum Int8Kernels {
                                      scratch: ws + layout.sums) { dst in
                 lseg_i8_row_sums(weight, Int64(k), Int64(n), Int64(k), dst.assumingMemoryBound(to: Int32.self))
             }.assumingMemoryBound(to: Int32.self)
-            let cols = rows.assumingMemoryBound(to: UInt8.self), panels = (m + 31) / 32
-            ctx.parallelFor(panels, costPerItem: 32 * 4 * k) { r in
+            let tokens = Int(LSEG_I8_VNNI_TOKENS)
+            let cols = rows.assumingMemoryBound(to: UInt8.self), panels = (m + tokens - 1) / tokens
+            ctx.parallelFor(panels, costPerItem: tokens * 4 * k) { r in
                 lseg_i8_vnni_quantize_cols(x, Int64(k), Int64(m), Int64(k), input.scale, input.zeroPoint,
                                            Int64(r.lowerBound), Int64(r.upperBound), cols)
             }
             let ep = lseg_i8_epilogue(y: y, ldy: Int64(n), channel_axis: 1, zp_shift: 128 - input.zeroPoint,
                                       rowsum: sums, scale: scales, bias: bias, act: code, alpha: alpha)
-            // Items: 32 output channels x one 32-token panel; channel-major so a thread streams
+            // Items: 32 output channels x one token panel; channel-major so a thread streams
             // each weight block once over the few token panels.
             let blocks = (n + 31) / 32
-            ctx.parallelFor(blocks * panels, costPerItem: 32 * 32 * k) { r in
+            ctx.parallelFor(blocks * panels, costPerItem: 32 * tokens * k) { r in
                 withUnsafePointer(to: ep) { epp in
                     for item in r {
                         let blk = item / panels, pn = item % panels
