@@ -42,4 +42,44 @@ final class WorkerPoolTests: XCTestCase {
         ctx.parallelFor(n) { r in for i in r { slots[i] += 1 } }
         XCTAssertTrue(hits.allSatisfy { $0 == 1 })
     }
+
+    func testBalancedLoopsCoverTheRangeOnce() {
+        let ctx = ExecContext(threads: 3)
+        for n in [1, 5, 12, 100_000] {
+            let hits = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: n)
+            hits.initialize(repeating: 0)
+            defer { hits.deallocate() }
+            nonisolated(unsafe) let slots = hits
+            ctx.parallelForBalanced(n, costPerItem: 1 << 20) { r in for i in r { slots[i] += 1 } }
+            XCTAssertTrue(hits.allSatisfy { $0 == 1 }, "n = \(n)")
+        }
+    }
+
+    /// Every item runs once, on a slot below the requested count, and no two items run on one
+    /// slot at the same time (each slot's scratch is private to the thread running it).
+    func testParallelItemsGiveEachRunningItemItsOwnSlot() {
+        let ctx = ExecContext(threads: 4)
+        let n = 2_000
+        let hits = UnsafeMutableBufferPointer<Int>.allocate(capacity: n)
+        hits.initialize(repeating: 0)
+        let busy = UnsafeMutableBufferPointer<Int>.allocate(capacity: 8)
+        busy.initialize(repeating: 0)
+        defer { hits.deallocate(); busy.deallocate() }
+        let lock = NSLock()
+        nonisolated(unsafe) let h = hits, b = busy
+        nonisolated(unsafe) var badSlot = false, shared = false
+        ctx.parallelItems(n, slots: 3, costPerItem: 1 << 20) { slot, item in
+            lock.lock()
+            if slot < 0 || slot >= 3 { badSlot = true }
+            if b[slot] != 0 { shared = true }
+            b[slot] = 1
+            h[item] += 1
+            lock.unlock()
+            usleep(10)
+            lock.lock(); b[slot] = 0; lock.unlock()
+        }
+        XCTAssertTrue(hits.allSatisfy { $0 == 1 })
+        XCTAssertFalse(badSlot)
+        XCTAssertFalse(shared)
+    }
 }

@@ -41,17 +41,15 @@ enum AttentionKernels {
         let workers = min(slots, count)
         let workspace = ws.assumingMemoryBound(to: Float.self)
         // Two products of 2 N D flops per query row, plus the exponentials.
-        let costPerWorker = (count / workers + 1) * (s.tokens / perPair + 1) * s.tokens * (4 * s.headDim + 8)
-        ctx.parallelFor(workers, costPerItem: costPerWorker) { range in
-            for worker in range {
-                let scratch = workspace + worker * tiling.slotFloats
-                for t in (count * worker / workers)..<(count * (worker + 1) / workers) {
-                    let pair = t / perPair, part = t % perPair
-                    let r0 = s.tokens * part / perPair, r1 = s.tokens * (part + 1) / perPair
-                    lseg_attention_f32_variant(variant, qkv, y, s.tokens, s.heads, s.headDim, scale,
-                                               pair / s.heads, pair % s.heads, r0, r1, scratch)
-                }
-            }
+        let costPerTask = (s.tokens / perPair + 1) * s.tokens * (4 * s.headDim + 8)
+        // Each worker (own scratch slot) takes tasks until none is left, so a thread slowed by
+        // another process takes fewer heads instead of holding up the op.
+        ctx.parallelItems(count, slots: workers, costPerItem: costPerTask) { worker, t in
+            let scratch = workspace + worker * tiling.slotFloats
+            let pair = t / perPair, part = t % perPair
+            let r0 = s.tokens * part / perPair, r1 = s.tokens * (part + 1) / perPair
+            lseg_attention_f32_variant(variant, qkv, y, s.tokens, s.heads, s.headDim, scale,
+                                       pair / s.heads, pair % s.heads, r0, r1, scratch)
         }
     }
 

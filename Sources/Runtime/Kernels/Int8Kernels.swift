@@ -114,7 +114,7 @@ enum Int8Kernels {
                      epilogue: lseg_i8_epilogue, _ ctx: ExecContext) {
         let mr = Int(lseg_i8_mr(path)), nr = Int(lseg_i8_nr(path)), block = mr * 4
         let rowBlocks = (m + block - 1) / block, panels = (n + nr - 1) / nr
-        ctx.parallelFor(rowBlocks * panels, costPerItem: block * nr * Swift.max(k, 1)) { r in
+        ctx.parallelForBalanced(rowBlocks * panels, costPerItem: block * nr * Swift.max(k, 1)) { r in
             withUnsafePointer(to: epilogue) { ep in
                 for item in r {
                     // Panel-major: a thread keeps one weight/column panel hot while rows stream by.
@@ -152,7 +152,7 @@ enum Int8Kernels {
             // Items: 32 output channels x one token panel; channel-major so a thread streams
             // each weight block once over the few token panels.
             let blocks = (n + 31) / 32
-            ctx.parallelFor(blocks * panels, costPerItem: 32 * tokens * k) { r in
+            ctx.parallelForBalanced(blocks * panels, costPerItem: 32 * tokens * k) { r in
                 withUnsafePointer(to: ep) { epp in
                     for item in r {
                         let blk = item / panels, pn = item % panels
@@ -297,7 +297,7 @@ enum Int8Kernels {
                                               zp_shift: 128 - input.zeroPoint, rowsum: sums, scale: scales,
                                               bias: bias, act: code, alpha: alpha)
                     withUnsafePointer(to: &ep) { epp in
-                        ctx.parallelFor(outH, costPerItem: outW * cout * k) { r in
+                        ctx.parallelForBalanced(outH, costPerItem: outW * cout * k) { r in
                             lseg_i8_direct_conv(xq, packed, Int64(cout), win, Int64(r.lowerBound), Int64(r.upperBound), epp)
                         }
                     }

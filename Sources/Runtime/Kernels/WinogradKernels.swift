@@ -5,7 +5,7 @@ import Glibc
 /// Per block of output tiles: input tiles transformed (winograd.c), the 36 products over
 /// channels (one per point of the 6x6 transformed tile) by our micro-kernels on filters packed
 /// once (winograd_products.c), then the output transform with bias, residual and activation
-/// applied as the tiles are written. Each thread owns whole tile blocks
+/// applied as the tiles are written. Each thread takes whole tile blocks
 /// and its own slice of the workspace, so the phases need no barrier between threads.
 /// Filters are transformed once per model through `ExecContext.prepared` (per call without it).
 enum WinogradKernels {
@@ -133,7 +133,7 @@ enum WinogradKernels {
         }
     }
 
-    /// Each thread owns whole tile blocks and its own slice of the workspace: no barrier between phases.
+    /// Each thread takes whole tile blocks with its own slice of the workspace: no barrier between phases.
     private static func convSplittingTiles(_ g: Convolution.Geometry, x: UnsafePointer<Float>, u: UnsafePointer<Float>,
                                            bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>?,
                                            y: UnsafeMutablePointer<Float>, act: Int32, alpha: Float, preRelu: Bool,
@@ -156,24 +156,18 @@ enum WinogradKernels {
             throw OpError("workspace of \(ctx.workspaceBytes) bytes is too small for a Winograd block of \(slice * 4) bytes")
         }
         withUnsafePointer(to: &geometry) { geo in
-            // One item per slice: each runs blocks s, s + slices, ... on the calling pool thread.
-            ctx.parallelFor(slices, costPerItem: Int.max / Swift.max(slices, 1)) { r in
-                for s in r {
-                    // Slice s owns tiles [tiles * s / slices, tiles * (s + 1) / slices): equal shares.
-                    let v = ws + s * slice, m = v + 36 * planeV
-                    let end = tiles * (s + 1) / slices
-                    var t0 = tiles * s / slices
-                    while t0 < end {
-                        let t1 = Swift.min(end, t0 + block)
-                        lseg_winograd_input_transform(path, x, geo, Int64(t0), Int64(t1), preRelu ? 1 : 0, v, Int64(columns),
-                                                      Int64(planeV))
-                        lseg_winograd_products(path, u, Int64(k), Int64(c), v, Int64(columns), Int64(planeV), m, Int64(planeM),
-                                               Int64(blockColumns(t1 - t0)), 36, 0, panels)
-                        lseg_winograd_output_transform(path, m, Int64(columns), Int64(planeM), geo, Int64(t0), Int64(t1), 0, Int64(k), bias,
-                                                       residual, act, alpha, y)
-                        t0 = t1
-                    }
-                }
+            // Each slice (one thread's buffers) takes tile blocks until none is left: a thread
+            // slowed by another process takes fewer blocks instead of holding up the layer.
+            let blocks = (tiles + block - 1) / block
+            ctx.parallelItems(blocks, slots: slices, costPerItem: Int.max / Swift.max(blocks, 1)) { s, b in
+                let v = ws + s * slice, m = v + 36 * planeV
+                let t0 = b * block, t1 = Swift.min(tiles, t0 + block)
+                lseg_winograd_input_transform(path, x, geo, Int64(t0), Int64(t1), preRelu ? 1 : 0, v, Int64(columns),
+                                              Int64(planeV))
+                lseg_winograd_products(path, u, Int64(k), Int64(c), v, Int64(columns), Int64(planeV), m, Int64(planeM),
+                                       Int64(blockColumns(t1 - t0)), 36, 0, panels)
+                lseg_winograd_output_transform(path, m, Int64(columns), Int64(planeM), geo, Int64(t0), Int64(t1), 0, Int64(k), bias,
+                                               residual, act, alpha, y)
             }
         }
     }
