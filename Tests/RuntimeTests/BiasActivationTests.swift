@@ -51,4 +51,28 @@ final class BiasActivationTests: XCTestCase {
             }
         }
     }
+
+    /// Row and column biases together, odd row counts and widths on both sides of a vector (rows
+    /// with a stride just past their width): same bits as bias-then-GELU row by row, gaps untouched.
+    func testEpilogueGeluOnStridedRowsWithBiasesMatchesRowByRow() {
+        var rng = SeededRandom(seed: 0x6E3)
+        for (rows, cols) in [(5, 32), (4, 33), (3, 7), (3, 130), (1, 32)] {
+            let ld = cols + 3
+            let input = rng.floats(rows * ld, -6, 6)
+            let colBias = rng.floats(cols, -1, 1)
+            let rowBias = rng.floats(rows, -1, 1)
+            var fused = input
+            lseg_bias_activation(&fused, Int64(rows), Int64(cols), Int64(ld), colBias, rowBias, Int32(LSEG_ACT_GELU), 0)
+            for r in 0..<rows {
+                let biased = (0..<cols).map { input[r * ld + $0] + (colBias[$0] + rowBias[r]) }
+                var expected = [Float](repeating: .nan, count: cols)
+                lseg_unary_f32_variant(Int32(LSEG_UN_GELU_ERF.rawValue), biased, &expected, cols, 1)
+                if lseg_cpu_has_avx2() != 0 {
+                    XCTAssertEqual(Array(fused[(r * ld)..<(r * ld + cols)]).map(\.bitPattern), expected.map(\.bitPattern),
+                                   "rows \(rows) cols \(cols) row \(r)")
+                }
+                XCTAssertEqual(Array(fused[(r * ld + cols)..<(r * ld + ld)]), Array(input[(r * ld + cols)..<(r * ld + ld)]))
+            }
+        }
+    }
 }
