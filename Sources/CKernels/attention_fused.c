@@ -18,11 +18,8 @@ size_t lseg_attention_workspace_floats(size_t tokens, size_t head_dim) {
     return (floats + 15) / 16 * 16;
 }
 
-/* Scales a row of scores, exponentiates it against its maximum and returns the sum (unnormalised
-   softmax). Every lane of the sum takes elements i % 16 in order and the lanes are combined in one
-   fixed order, so every target sums alike. NaN or infinite scores give a NaN sum (ONNX Runtime
-   gives a NaN row there too), which the caller's scaling spreads over the output row. */
-LSEG_INLINE float softmax_unnormalised_body(float *x, size_t n, float scale) {
+/* Scales a row of scores in place and returns its maximum (lane l takes elements i % 16). */
+LSEG_INLINE float scale_row_max(float *x, size_t n, float scale) {
     float mx[ATTN_LANES];
     for (int l = 0; l < ATTN_LANES; l++) mx[l] = -__builtin_inff();
     size_t i = 0;
@@ -39,9 +36,28 @@ LSEG_INLINE float softmax_unnormalised_body(float *x, size_t n, float scale) {
     }
     float m = mx[0];
     for (int l = 1; l < ATTN_LANES; l++) m = mx[l] > m ? mx[l] : m;
+    return m;
+}
+
+/* Scales a row of scores, exponentiates it against its maximum and returns the sum (unnormalised
+   softmax). Every lane of the sum takes elements i % 16 in order and the lanes are combined in one
+   fixed order, so every target sums alike. NaN or infinite scores give a NaN sum (ONNX Runtime
+   gives a NaN row there too), which the caller's scaling spreads over the output row. */
+LSEG_INLINE float softmax_unnormalised_body(float *x, size_t n, float scale) {
+    const float m = scale_row_max(x, n, scale);
+    size_t i;
     float acc[ATTN_LANES];
     for (int l = 0; l < ATTN_LANES; l++) acc[l] = 0.0f;
     i = 0;
+    /* Four vectors of exponentials before they are added in order: the same sums, with four
+       exp dependency chains in flight instead of one. */
+    for (; i + 4 * ATTN_LANES <= n; i += 4 * ATTN_LANES) {
+        float e[4 * ATTN_LANES];
+        for (int l = 0; l < 4 * ATTN_LANES; l++) e[l] = lseg_exp_approx(x[i + l] - m);
+        for (int l = 0; l < 4 * ATTN_LANES; l++) x[i + l] = e[l];
+        for (int q = 0; q < 4; q++)
+            for (int l = 0; l < ATTN_LANES; l++) acc[l] += e[q * ATTN_LANES + l];
+    }
     for (; i + ATTN_LANES <= n; i += ATTN_LANES)
         for (int l = 0; l < ATTN_LANES; l++) {
             float e = lseg_exp_approx(x[i + l] - m);
@@ -112,8 +128,8 @@ LSEG_AVX2 static void attention_avx2(const float *qkv, float *out, size_t tokens
    caches: K^T packed in 32-column panels (one aligned 128-byte row per k step), every panel of
    scores computed for all query rows of the block while it is in L1, P V in depth chunks that
    stay in L1 across the row blocks (partial sums go through the output and back, exactly), and
-   the softmax's exponentials four vectors at a time so their dependency chains overlap. It ran
-   at 38 GFLOP/s on one core with the small matmul (vitl16's 577 tokens), mostly waiting on L2. */
+   the softmax body compiled for AVX-512. On vitl16's 577 tokens (one core, best of 6) this went
+   from 21.0 to 19.7 ms per layer; both are far from the GEMM rate (about 65 of 150 GFLOP/s). */
 #define ATTN_PANEL 32
 #define ATTN_DEPTH_CHUNK 128
 
@@ -156,50 +172,8 @@ LSEG_ATTN_AVX512 static inline void attn_tile(const float *a, size_t lda, const 
 #undef STOREROW
 }
 
-/* The shared softmax's arithmetic (scale and running max per lane, then exp(x - max) summed per
-   lane i % 16 in order, lanes combined in the same fixed order), with four vectors of
-   exponentials computed before they are added in order: same bits, overlapping chains. */
 LSEG_ATTN_AVX512 static float softmax_row_avx512(float *x, size_t n, float scale) {
-    float mx[ATTN_LANES];
-    for (int l = 0; l < ATTN_LANES; l++) mx[l] = -__builtin_inff();
-    size_t i = 0;
-    for (; i + ATTN_LANES <= n; i += ATTN_LANES)
-        for (int l = 0; l < ATTN_LANES; l++) {
-            float v = x[i + l] * scale;
-            x[i + l] = v;
-            mx[l] = v > mx[l] ? v : mx[l];
-        }
-    for (size_t l = 0; i + l < n; l++) {
-        float v = x[i + l] * scale;
-        x[i + l] = v;
-        mx[l] = v > mx[l] ? v : mx[l];
-    }
-    float m = mx[0];
-    for (int l = 1; l < ATTN_LANES; l++) m = mx[l] > m ? mx[l] : m;
-    float acc[ATTN_LANES];
-    for (int l = 0; l < ATTN_LANES; l++) acc[l] = 0.0f;
-    i = 0;
-    for (; i + 4 * ATTN_LANES <= n; i += 4 * ATTN_LANES) {
-        float e[4 * ATTN_LANES];
-        for (int l = 0; l < 4 * ATTN_LANES; l++) e[l] = lseg_exp_approx(x[i + l] - m);
-        for (int l = 0; l < 4 * ATTN_LANES; l++) x[i + l] = e[l];
-        for (int q = 0; q < 4; q++)
-            for (int l = 0; l < ATTN_LANES; l++) acc[l] += e[q * ATTN_LANES + l];
-    }
-    for (; i + ATTN_LANES <= n; i += ATTN_LANES)
-        for (int l = 0; l < ATTN_LANES; l++) {
-            float e = lseg_exp_approx(x[i + l] - m);
-            x[i + l] = e;
-            acc[l] += e;
-        }
-    for (size_t l = 0; i + l < n; l++) {
-        float e = lseg_exp_approx(x[i + l] - m);
-        x[i + l] = e;
-        acc[l] += e;
-    }
-    float s = 0.0f;
-    for (int l = 0; l < ATTN_LANES; l += 4) s += (acc[l] + acc[l + 1]) + (acc[l + 2] + acc[l + 3]);
-    return s;
+    return softmax_unnormalised_body(x, n, scale);
 }
 
 LSEG_ATTN_AVX512 static void attention_avx512(const float *qkv, float *out, size_t tokens, size_t heads,

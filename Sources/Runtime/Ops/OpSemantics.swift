@@ -75,9 +75,14 @@ public final class ExecContext: @unchecked Sendable {
     /// Runs `body` over `0..<count` split into at most `threads` contiguous chunks.
     /// Small jobs (count * costPerItem under ~32k) run on the calling thread.
     public func parallelFor(_ count: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
+        run(count, chunks: threads, costPerItem: costPerItem, body)
+    }
+
+    /// `body` over `0..<count` in at most `chunks` contiguous chunks on the pool (inline when small).
+    private func run(_ count: Int, chunks: Int, costPerItem: Int, _ body: (Range<Int>) -> Void) {
         guard count > 0 else { return }
-        let chunks = Swift.min(threads, count)
-        if chunks <= 1 || count * costPerItem < 32_768 {
+        let chunks = Swift.min(chunks, count)
+        if threads <= 1 || chunks <= 1 || count * costPerItem < 32_768 {
             body(0..<count)
             return
         }
@@ -102,19 +107,7 @@ public final class ExecContext: @unchecked Sendable {
     /// Like `parallelFor`, but in up to `threads * balancedChunksPerThread` chunks, each taken by
     /// whichever thread is free. Only for loops whose chunks need no per-thread scratch.
     public func parallelForBalanced(_ count: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
-        guard count > 0 else { return }
-        let chunks = Swift.min(threads * Self.balancedChunksPerThread, count)
-        if threads <= 1 || chunks <= 1 || count * costPerItem < 32_768 {
-            body(0..<count)
-            return
-        }
-        withoutActuallyEscaping(body) { body in
-            nonisolated(unsafe) let body = body
-            WorkerPool.shared.perform(iterations: chunks) { c in
-                let lo = count * c / chunks, hi = count * (c + 1) / chunks
-                if lo < hi { body(lo..<hi) }
-            }
-        }
+        run(count, chunks: threads * Self.balancedChunksPerThread, costPerItem: costPerItem, body)
     }
 
     /// Runs `slots` workers (each with its own scratch slot, index 0..<slots) that take the items
