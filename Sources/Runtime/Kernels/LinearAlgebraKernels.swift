@@ -40,9 +40,10 @@ enum GemmKernels {
         // took a core from our kernels running between GEMMs (16 % of all samples in a vitl16
         // int8 profile). Splitting the larger of m and n leaves each output's sum over k alone.
         useThreads(1)
-        // Two parts per thread, taken by whichever thread is free: a thread slowed by another
-        // process then does fewer (each part also packs the shared operand once more, ~1 % here).
-        let parts = threads > 1 ? min(threads * Self.partsPerThread, max(m, n) / 64, m * n * k / Self.splitMinimum) : 1
+        // One part per thread: more parts would let a thread slowed by another process do fewer,
+        // but each part packs the shared operand again (X of 577 x 1024 per vitl16 Linear), and
+        // two per thread measured 2-7 % slower on vitl16's image graph (3 alternations).
+        let parts = threads > 1 ? min(threads, max(m, n) / 64, m * n * k / Self.splitMinimum) : 1
         func call(_ i0: Int, _ i1: Int, _ j0: Int, _ j1: Int) {
             let ap = transA ? a + i0 : a + i0 * lda, bp = transB ? b + j0 * ldb : b + j0
             cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
@@ -77,9 +78,6 @@ enum GemmKernels {
     /// 100^3 to a small-matrix kernel whose sums run in another order, so no part may fall there
     /// when the whole does not (and splitting such small products saves nothing anyway).
     static let splitMinimum = 1 << 20
-
-    /// Parts of a split product per thread (see `sgemm`).
-    static let partsPerThread = 2
 
     /// Adds `rowBias[r]` / `colBias[c]` (either optional) and applies `activation`, in place.
     static func biasActivation(_ y: UnsafeMutablePointer<Float>, rows: Int, cols: Int, ld: Int,
