@@ -2,7 +2,6 @@
 #include "kernels_basic.h"
 #include "basic_math.h"
 #include <math.h>
-#include <string.h>
 
 static inline float apply_activation(float v, int act, float alpha) {
     switch (act) {
