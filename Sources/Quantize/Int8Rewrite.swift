@@ -113,7 +113,10 @@ public enum Int8Rewrite {
         var converted: [String: String] = [:]   // original weight name -> [N, K] int8 name (linear forms)
         for i in graph.nodes.indices {
             let n = graph.nodes[i]
-            guard let range = ranges[n.name], !keepFloat.matches(n.name) else { continue }
+            guard var range = ranges[n.name], !keepFloat.matches(n.name) else { continue }
+            // A conv with a fused pre-ReLU quantizes max(x, 0): its calibrated input range is x's,
+            // so the part below zero would only waste codes.
+            if case .conv(let a) = n.op, a.preActivation == .relu, range.upper > 0 { range.lower = Swift.max(range.lower, 0) }
             let params = range.uint8Params
             if let form = linearForm(n, graph) {
                 let key = n.inputs[1] + (n.op == .matMul || isTransposed(n.op) ? "^T" : "")

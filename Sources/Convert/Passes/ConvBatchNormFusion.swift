@@ -13,7 +13,8 @@ public enum ConvBatchNormFusion {
         var fused = 0
         var notes: [String] = []
         for (i, conv) in g.nodes.enumerated() {
-            guard case .conv = conv.op, conv.inputs.count >= 2, conv.outputs.count == 1,
+            // A fused residual is added before the BatchNorm would apply: such a conv keeps it.
+            guard case .conv(let ca) = conv.op, !ca.residual, conv.inputs.count >= 2, conv.inputs.count <= 3, conv.outputs.count == 1,
                   let w = g.initializers[conv.inputs[1]], w.dtype == .float32, w.rank >= 3,
                   let bnI = uses.soleConsumer(of: conv.outputs[0]), replacements[bnI] == nil, !removed.contains(i) else { continue }
             let bn = g.nodes[bnI]

@@ -72,6 +72,7 @@ public enum Pipeline {
                 passes.append(QuickGeluFusion.run(&g))
                 passes.append(try ConvBatchNormFusion.run(&g))
                 passes.append(ActivationFusion.run(&g))
+                passes.append(ConvResidualFusion.run(&g))
                 passes.append(PointwiseConvBeforeResize.run(&g))
                 passes.append(NormalizedProjectionFusion.run(&g))
                 passes.append(AttentionFusion.run(&g))

@@ -61,7 +61,7 @@ public enum PointwiseConvBeforeResize {
     }
 
     static func isPlainPointwise(_ a: ConvAttrs) -> Bool {
-        a.activation == .none && a.group == 1
+        a.activation == .none && a.preActivation == .none && !a.residual && a.group == 1
             && (a.kernelShape.isEmpty || a.kernelShape == [1, 1])
             && (a.strides.isEmpty || a.strides == [1, 1])
             && (a.dilations.isEmpty || a.dilations == [1, 1])

@@ -162,11 +162,57 @@ public struct ConvAttrs: Sendable, Equatable, Codable {
     public var dilations: [Int] = []
     public var group = 1
     public var autoPad: AutoPad = .notSet
+    /// Applied to the output last: y = activation(conv + bias + residual).
     public var activation: Activation = .none
+    /// Applied to the input before the convolution (a Relu fused into its only reader): `.none`
+    /// or `.relu`. Zero padding stays zero either way.
+    public var preActivation: Activation = .none
+    /// The node has a fourth input shaped like the output, added before `activation` (an Add
+    /// fused into the convolution that feeds it: DPT's residual units). Input 2 (bias) may then
+    /// be the empty name.
+    public var residual = false
     public init(kernelShape: [Int] = [], strides: [Int] = [], pads: [Int] = [], dilations: [Int] = [],
-                group: Int = 1, autoPad: AutoPad = .notSet, activation: Activation = .none) {
+                group: Int = 1, autoPad: AutoPad = .notSet, activation: Activation = .none,
+                preActivation: Activation = .none, residual: Bool = false) {
         self.kernelShape = kernelShape; self.strides = strides; self.pads = pads
         self.dilations = dilations; self.group = group; self.autoPad = autoPad; self.activation = activation
+        self.preActivation = preActivation; self.residual = residual
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case kernelShape, strides, pads, dilations, group, autoPad, activation, preActivation, residual
+    }
+
+    /// The two fused fields are written only when set, so a pack without these fusions is byte for
+    /// byte what it was before they existed, and packs written before them still read.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        kernelShape = try c.decode([Int].self, forKey: .kernelShape)
+        strides = try c.decode([Int].self, forKey: .strides)
+        pads = try c.decode([Int].self, forKey: .pads)
+        dilations = try c.decode([Int].self, forKey: .dilations)
+        group = try c.decode(Int.self, forKey: .group)
+        autoPad = try c.decode(AutoPad.self, forKey: .autoPad)
+        activation = try c.decode(Activation.self, forKey: .activation)
+        preActivation = try c.decodeIfPresent(Activation.self, forKey: .preActivation) ?? .none
+        residual = try c.decodeIfPresent(Bool.self, forKey: .residual) ?? false
+        guard preActivation == .none || preActivation == .relu else {
+            throw DecodingError.dataCorruptedError(forKey: .preActivation, in: c,
+                                                   debugDescription: "Conv preActivation must be none or relu (got \(preActivation))")
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(kernelShape, forKey: .kernelShape)
+        try c.encode(strides, forKey: .strides)
+        try c.encode(pads, forKey: .pads)
+        try c.encode(dilations, forKey: .dilations)
+        try c.encode(group, forKey: .group)
+        try c.encode(autoPad, forKey: .autoPad)
+        try c.encode(activation, forKey: .activation)
+        if preActivation != .none { try c.encode(preActivation, forKey: .preActivation) }
+        if residual { try c.encode(residual, forKey: .residual) }
     }
 }
 

@@ -7,19 +7,77 @@ enum ConvolutionKernels {
         return (p.assumingMemoryBound(to: Float.self), ctx.workspaceBytes / 4)
     }
 
+    /// Workspace bytes a fused pre-activation needs besides the kernel's own: the Winograd input
+    /// transform applies the ReLU as it reads the input; the other paths read a ReLU'd copy of it
+    /// (placed first in the workspace).
+    static func preActivationBytes(_ g: Convolution.Geometry, _ attrs: ConvAttrs, path: Convolution.ConvPath) -> Int {
+        attrs.preActivation == .none || path == .winograd ? 0 : preActivationCopyBytes(g)
+    }
+
+    private static func preActivationCopyBytes(_ g: Convolution.Geometry) -> Int {
+        (g.batch * g.inChannels * g.inSize * 4 + 63) / 64 * 64
+    }
+
+    /// y = activation(conv(preRelu ? max(x, 0) : x) + bias + residual); residual (may be nil) is
+    /// shaped like y. Winograd fuses all of it into its transforms; the other paths add the
+    /// residual and apply the activation in one pass after the products.
     static func conv(_ g: Convolution.Geometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                     bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, activation: Activation,
-                     _ ctx: ExecContext, path chosen: Convolution.ConvPath? = nil) throws {
-        let p = g.outSize, m = g.outChannels, c = g.inChannels
-        let cg = c / g.group, mg = m / g.group, kk = g.kernelSize, k = cg * kk
-        if p == 0 || m == 0 || g.batch == 0 { return }
-        var window = g.window(transpose: false)
+                     bias: UnsafePointer<Float>?, residual: UnsafePointer<Float>? = nil, y: UnsafeMutablePointer<Float>,
+                     activation: Activation, preRelu: Bool = false, _ ctx: ExecContext,
+                     path chosen: Convolution.ConvPath? = nil) throws {
+        if g.outSize == 0 || g.outChannels == 0 || g.batch == 0 { return }
         let path = chosen ?? Convolution.convPath(g)
         if path == .winograd {
-            try WinogradKernels.conv(g, x: x, weight: weight, bias: bias, residual: nil, y: y, activation: activation,
-                                     preRelu: false, ctx)
+            try WinogradKernels.conv(g, x: x, weight: weight, bias: bias, residual: residual, y: y, activation: activation,
+                                     preRelu: preRelu, ctx)
             return
         }
+        try withFusedExtras(g, x: x, preRelu: preRelu, residual: residual, y: y, activation: activation, ctx) { x, act, ctx in
+            try convUnfused(g, x: x, weight: weight, bias: bias, y: y, activation: act, ctx, path: path)
+        }
+    }
+
+    /// Conv's fused extras for kernels that do not take them: `body` runs on a ReLU'd copy of x
+    /// (in the workspace's first preActivationCopyBytes; body gets the rest) when preRelu, with
+    /// no activation when there is a residual, which is then added to y before the activation in
+    /// one pass. Conv's non-Winograd paths and QConv use it.
+    static func withFusedExtras(_ g: Convolution.Geometry, x: UnsafePointer<Float>, preRelu: Bool,
+                                residual: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, activation: Activation,
+                                _ ctx: ExecContext,
+                                _ body: (UnsafePointer<Float>, Activation, ExecContext) throws -> Void) throws {
+        var ctx = ctx, x = x   // ExecContext is a class: a narrowed workspace gets its own instance
+        if preRelu {
+            let bytes = preActivationCopyBytes(g), count = g.batch * g.inChannels * g.inSize
+            guard let ws = ctx.workspace, ctx.workspaceBytes >= bytes else {
+                throw OpError("workspace of \(ctx.workspaceBytes) bytes is too small for the ReLU'd input (\(bytes) bytes)")
+            }
+            let copy = ws.assumingMemoryBound(to: Float.self), source = x
+            ctx.parallelFor(count, costPerItem: 1) { r in
+                lseg_unary_f32(Int32(LSEG_UN_RELU.rawValue), source + r.lowerBound, copy + r.lowerBound, r.count)
+            }
+            x = UnsafePointer(copy)
+            let rest = ExecContext(threads: ctx.threads, workspace: ws + bytes, workspaceBytes: ctx.workspaceBytes - bytes,
+                                   prepared: ctx.prepared)
+            rest.constantInputs = ctx.constantInputs
+            ctx = rest
+        }
+        try body(x, residual == nil ? activation : .none, ctx)
+        if let residual {
+            let count = g.batch * g.outChannels * g.outSize
+            ctx.parallelFor(count, costPerItem: 1) { r in
+                lseg_binary_f32(Int32(LSEG_BIN_ADD.rawValue), y + r.lowerBound, 1, residual + r.lowerBound, 1, y + r.lowerBound, r.count)
+            }
+            GemmKernels.biasActivation(y, rows: g.batch * g.outChannels, cols: g.outSize, ld: g.outSize, colBias: nil,
+                                       rowBias: nil, activation, ctx)
+        }
+    }
+
+    private static func convUnfused(_ g: Convolution.Geometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                    bias: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, activation: Activation,
+                                    _ ctx: ExecContext, path: Convolution.ConvPath) throws {
+        let p = g.outSize, m = g.outChannels, c = g.inChannels
+        let cg = c / g.group, mg = m / g.group, kk = g.kernelSize, k = cg * kk
+        var window = g.window(transpose: false)
         var chunk = p
         var column: UnsafeMutablePointer<Float>? = nil
         if path == .im2col {
@@ -148,7 +206,7 @@ enum ConvolutionKernels {
     }
 
     static func referenceConv(_ g: Convolution.Geometry, x: [Float], weight: [Float], bias: [Float]?,
-                              activation: Activation) -> [Float] {
+                              residual: [Float]? = nil, preRelu: Bool = false, activation: Activation) -> [Float] {
         let p = g.outSize, cg = g.inChannels / g.group, mg = g.outChannels / g.group, kk = g.kernelSize
         var y = [Float](repeating: 0, count: g.batch * g.outChannels * p)
         for n in 0..<g.batch {
@@ -160,10 +218,13 @@ enum ConvolutionKernels {
                     let wBase = (oc * cg + ic) * kk
                     referenceWindow(grid: g.outSpatial, image: g.inSpatial, kernel: g.kernel, strides: g.strides,
                                     padBegin: g.padBegin, dilations: g.dilations) { o, t, i in
-                        if let i { acc[o] += Double(x[xBase + i]) * Double(weight[wBase + t]) }
+                        if let i { acc[o] += Double(preRelu ? Swift.max(x[xBase + i], 0) : x[xBase + i]) * Double(weight[wBase + t]) }
                     }
                 }
-                for o in 0..<p { y[(n * g.outChannels + oc) * p + o] = GemmKernels.referenceActivation(Float(acc[o]), activation) }
+                for o in 0..<p {
+                    let at = (n * g.outChannels + oc) * p + o
+                    y[at] = GemmKernels.referenceActivation(Float(acc[o] + Double(residual?[at] ?? 0)), activation)
+                }
             }
         }
         return y

@@ -147,12 +147,35 @@ enum Convolution {
         }
         let g: Geometry
         switch op {
-        case .conv(let attrs): g = try convGeometry(x.shape, w.shape, attrs)
-        case .convTranspose(let attrs): g = try convTransposeGeometry(x.shape, w.shape, attrs)
+        case .conv(let attrs):
+            g = try convGeometry(x.shape, w.shape, attrs)
+            try checkFusedInputs(attrs, inputs.count > 3 ? inputs[3].map { ($0.dtype, $0.shape) } : nil,
+                                 inputCount: inputs.count, output: g.output)
+        case .convTranspose(let attrs):
+            guard attrs.conv.preActivation == .none, !attrs.conv.residual else {
+                throw OpError("ConvTranspose takes no preActivation or residual")
+            }
+            g = try convTransposeGeometry(x.shape, w.shape, attrs)
         default: throw OpError("\(op.typeName) is not a convolution")
         }
         try checkBias(bias?.shape, g.outChannels)
         return [TypedShape(.float32, g.output)]
+    }
+
+    /// A fused conv's extras: preActivation none or relu; with `residual`, a fourth input of the
+    /// output's shape (float32), else at most three inputs. Conv and QConv both check this.
+    static func checkFusedInputs(_ attrs: ConvAttrs, _ residual: (dtype: DType, shape: [Int])?, inputCount: Int,
+                                 output: [Int]) throws {
+        guard attrs.preActivation == .none || attrs.preActivation == .relu else {
+            throw OpError("preActivation must be none or relu (got \(attrs.preActivation))")
+        }
+        if attrs.residual {
+            guard let r = residual else { throw OpError("residual is set but input 3 (the residual) is missing") }
+            guard r.dtype == .float32 else { throw OpError("residual must be float32 (got \(r.dtype))") }
+            guard r.shape == output else { throw OpError("residual \(r.shape) must have the output's shape \(output)") }
+        } else if inputCount > 3 {
+            throw OpError("takes at most 3 inputs unless residual is set (got \(inputCount))")
+        }
     }
 
     /// Upper bound on the column buffer; larger problems are processed in position chunks.
@@ -198,11 +221,14 @@ enum Convolution {
         switch op {
         case .conv(let attrs):
             guard let g = try? convGeometry(x.shape, w.shape, attrs) else { return 0 }
-            switch convPath(g) {
-            case .im2col: return columnBytes(rows: g.inChannels / g.group * g.kernelSize, positions: g.outSize)
-            case .winograd: return WinogradKernels.workspaceBytes(g)
-            case .depthwise, .pointwise: return 0
+            let path = convPath(g)
+            let kernel: Int
+            switch path {
+            case .im2col: kernel = columnBytes(rows: g.inChannels / g.group * g.kernelSize, positions: g.outSize)
+            case .winograd: kernel = WinogradKernels.workspaceBytes(g)
+            case .depthwise, .pointwise: kernel = 0
             }
+            return kernel + ConvolutionKernels.preActivationBytes(g, attrs, path: path)
         case .convTranspose(let attrs):
             guard let g = try? convTransposeGeometry(x.shape, w.shape, attrs) else { return 0 }
             return columnBytes(rows: g.outChannels / g.group * g.kernelSize, positions: g.inSize)
@@ -220,9 +246,12 @@ enum Convolution {
         case .conv(let attrs):
             let g = try convGeometry(x.shape, w.shape, attrs)
             try checkBias(bias?.shape, g.outChannels)
+            let residual = inputs.count > 3 ? inputs[3] : nil
+            try checkFusedInputs(attrs, residual.map { ($0.dtype, $0.shape) }, inputCount: inputs.count, output: g.output)
             try ConvolutionKernels.conv(g, x: x.pointer(Float.self), weight: w.pointer(Float.self),
-                                        bias: bias?.pointer(Float.self), y: y.pointer(Float.self),
-                                        activation: attrs.activation, ctx)
+                                        bias: bias?.pointer(Float.self), residual: residual?.pointer(Float.self),
+                                        y: y.pointer(Float.self), activation: attrs.activation,
+                                        preRelu: attrs.preActivation == .relu, ctx)
         case .convTranspose(let attrs):
             let g = try convTransposeGeometry(x.shape, w.shape, attrs)
             try checkBias(bias?.shape, g.outChannels)

@@ -104,6 +104,8 @@ enum Int8Ops {
             _ = try inputQuant(attrs.input)
             let g = try convGeometry(x.shape, w.shape, attrs.conv)
             try checkBias(bias?.shape, g.outChannels)
+            try Convolution.checkFusedInputs(attrs.conv, inputs.count > 3 ? inputs[3].map { ($0.dtype, $0.shape) } : nil,
+                                             inputCount: inputs.count, output: g.output)
             if let v = w.value { _ = try weightScales(v.quant, channels: g.outChannels) }
             return [TypedShape(.float32, g.output)]
         case .qConvTranspose(let attrs):
@@ -126,7 +128,9 @@ enum Int8Ops {
             return Int8Kernels.LinearLayout(path: path, m: s.m, n: s.n, k: s.k).bytes
         case .qConv(let attrs):
             guard let g = try? convGeometry(x.shape, w.shape, attrs.conv) else { return 0 }
+            // The int8 kernels take neither fused extra: a pre-ReLU reads a ReLU'd copy.
             return Int8Kernels.ConvLayout(path: path, g).bytes
+                + ConvolutionKernels.preActivationBytes(g, attrs.conv, path: .im2col)
         case .qConvTranspose(let attrs):
             guard let s = try? transposeShapes(x.shape, w.shape, attrs) else { return 0 }
             return Int8Kernels.convTransposeWorkspace(path: path, s)
@@ -155,9 +159,16 @@ enum Int8Ops {
             let g = try convGeometry(x.shape, w.shape, attrs.conv)
             try checkBias(bias?.shape, g.outChannels)
             let scales = try weightScales(w.quant, channels: g.outChannels)
-            try Int8Kernels.conv(path: Int8Kernels.path, g, x: x.pointer(Float.self), weight: w.pointer(Int8.self),
-                                 weightScales: scales, bias: bias?.pointer(Float.self), input: q,
-                                 activation: attrs.conv.activation, y: y.pointer(Float.self), ctx)
+            let residual = inputs.count > 3 ? inputs[3] : nil
+            try Convolution.checkFusedInputs(attrs.conv, residual.map { ($0.dtype, $0.shape) }, inputCount: inputs.count,
+                                             output: g.output)
+            let weight = try w.pointer(Int8.self), biasPointer = try bias?.pointer(Float.self), out = try y.pointer(Float.self)
+            try ConvolutionKernels.withFusedExtras(g, x: x.pointer(Float.self), preRelu: attrs.conv.preActivation == .relu,
+                                                   residual: residual?.pointer(Float.self), y: out,
+                                                   activation: attrs.conv.activation, ctx) { x, activation, ctx in
+                try Int8Kernels.conv(path: Int8Kernels.path, g, x: x, weight: weight, weightScales: scales, bias: biasPointer,
+                                     input: q, activation: activation, y: out, ctx)
+            }
         case .qConvTranspose(let attrs):
             let q = try inputQuant(attrs.input)
             let s = try transposeShapes(x.shape, w.shape, attrs)
