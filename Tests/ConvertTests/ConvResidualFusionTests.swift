@@ -82,4 +82,22 @@ final class ConvResidualFusionTests: XCTestCase {
         _ = ActivationFusion.run(&doubled)
         XCTAssertEqual(ConvResidualFusion.run(&doubled).rewrites, 0)
     }
+
+    func testPointwiseConvStillMovesBeforeItsResize() throws {
+        // DPT's out_conv after the 2x upsampling, its output added to the next block's branch:
+        // running it at the low resolution (4x less work) beats fusing the Add.
+        let g0 = Graph(name: "up", inputs: [f32("x", [1, 6, 5, 7]), f32("skip", [1, 4, 10, 14])],
+                       outputs: [f32("y", [1, 4, 10, 14])], nodes: [
+            Node(name: "up", op: .resize(ResizeAttrs(mode: .linear, coordinateTransformation: .alignCorners)),
+                 inputs: ["x", "", "scales"], outputs: ["u"]),
+            Node(name: "out_conv", op: .conv(ConvAttrs()), inputs: ["u", "W", "b"], outputs: ["c"]),
+            Node(name: "add", op: .add, inputs: ["c", "skip"], outputs: ["y"]),
+        ], initializers: ["W": randomTensor([4, 6, 1, 1], seed: 9), "b": randomTensor([4], seed: 10),
+                          "scales": .float32([1, 1, 2, 2], shape: [4])])
+        var g = g0
+        _ = try Pipeline.optimize(&g)
+        XCTAssertEqual(opNames(g), ["Conv", "Resize", "Add"])
+        try PassReferenceExecutor.assertSameOutputs(g0, g, ["x": randomTensor([1, 6, 5, 7], seed: 11),
+                                                            "skip": randomTensor([1, 4, 10, 14], seed: 12)])
+    }
 }

@@ -72,8 +72,10 @@ public enum Pipeline {
                 passes.append(QuickGeluFusion.run(&g))
                 passes.append(try ConvBatchNormFusion.run(&g))
                 passes.append(ActivationFusion.run(&g))
-                passes.append(ConvResidualFusion.run(&g))
                 passes.append(PointwiseConvBeforeResize.run(&g))
+                // After the move above: a 1x1 conv that would take an Add's residual must first
+                // move before its Resize (DPT's out_conv, then the next block's skip Add).
+                passes.append(ConvResidualFusion.run(&g))
                 passes.append(NormalizedProjectionFusion.run(&g))
                 passes.append(AttentionFusion.run(&g))
             }
