@@ -107,8 +107,10 @@ final class PackCorruptionTests: XCTestCase {
 
     func testUnknownMajorVersionIsRefused() {
         var b = original
-        b[PackFormat.majorOffset] = 2
-        assertBadPack(["version 2.0 is not supported"]) { try read(b) }
+        b[PackFormat.majorOffset] = 3
+        assertBadPack(["version 3.0 is not supported"]) { try read(b) }
+        b[PackFormat.majorOffset] = 0
+        assertBadPack(["version 0.0 is not supported"]) { try read(b) }
     }
 
     func testFlippedBitInHeader() {

@@ -137,6 +137,27 @@ final class PackRoundTripTests: XCTestCase {
         XCTAssertEqual(calls.values.map(\.0), calls.values.map(\.0).sorted())
     }
 
+    func testFusedConvAttributesNeedMajorTwoAndOnlyThey() throws {
+        // A 1.x reader skips unknown JSON keys: it would run a fused conv without its residual.
+        let folder = try PackFixtures.folder(self)
+        let plain = folder.appendingPathComponent("plain.pack")
+        try Pack.write(PackFixtures.model(), to: plain.path)
+        XCTAssertEqual(try Pack.readDirectory(plain.path).majorVersion, 1)
+        for attrs in [ConvAttrs(pads: [1, 1, 1, 1], preActivation: .relu), ConvAttrs(pads: [1, 1, 1, 1], residual: true)] {
+            var model = PackFixtures.model()
+            let i = model.graphs.firstIndex { $0.name == "image" }!
+            model.graphs[i].nodes.append(Node(name: "fused", op: .conv(attrs), inputs: ["a", "b", "", "c"], outputs: ["d"]))
+            for op in [Op.conv(attrs), .qConv(QConvAttrs(conv: attrs, input: QuantParams(scales: [0.1], zeroPoints: [3])))] {
+                model.graphs[i].nodes[model.graphs[i].nodes.count - 1].op = op
+                let url = folder.appendingPathComponent("fused.pack")
+                try Pack.write(model, to: url.path)
+                XCTAssertEqual(try Pack.readDirectory(url.path).majorVersion, 2, "\(op)")
+                let back = try Pack.read(url.path)
+                XCTAssertEqual(back.graphs[i].nodes.last?.op, op)
+            }
+        }
+    }
+
     func testUnknownMinorVersionAndReservedFieldsAreSkipped() throws {
         // A later minor version may grow the header; a 1.x reader skips what it does not know.
         let folder = try PackFixtures.folder(self)

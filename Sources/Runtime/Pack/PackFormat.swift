@@ -1,7 +1,11 @@
 /// Byte layout constants of the pack container (formats/PACK.md is the spec; keep them in step).
 enum PackFormat {
     static let magic: [UInt8] = Array("LSEGPACK".utf8)
-    static let major: UInt16 = 1
+    /// The newest major this code reads and writes. Major 2 = 1.x plus graphs whose Conv/QConv
+    /// carry fused `preActivation` / `residual` attributes, which a 1.x reader would ignore (it skips
+    /// unknown JSON keys) and so run a different graph; a pack without them is written as 1.x.
+    static let major: UInt16 = 2
+    static let oldestMajor: UInt16 = 1
     /// The newest minor this code reads and writes (written only when a pack needs it).
     static let minor: UInt16 = 1
     /// Size of the header this version writes; readers accept larger headers from later minors.

@@ -23,8 +23,8 @@ struct PackReader {
         }
         var r = CheckedReader(bytes, at: magic.count) { fail("truncated header: \($0)") }
         let major = try r.u16("major version"), minor = try r.u16("minor version")
-        guard major == PackFormat.major else {
-            throw fail("pack version \(major).\(minor) is not supported (this reader reads \(PackFormat.major).x)")
+        guard (PackFormat.oldestMajor...PackFormat.major).contains(major) else {
+            throw fail("pack version \(major).\(minor) is not supported (this reader reads \(PackFormat.oldestMajor).x to \(PackFormat.major).x)")
         }
         let headerSize = Int(try r.u32("header size"))
         guard n >= PackFormat.headerSize else {

@@ -13,6 +13,20 @@ struct PackWriter {
         var tensor: Tensor
     }
 
+    /// Whether a graph has a Conv or QConv with fused attributes a 1.x reader would not see.
+    static func needsFusedConvMajor(_ model: Model) -> Bool {
+        func fused(_ a: ConvAttrs) -> Bool { a.preActivation != .none || a.residual }
+        return model.graphs.contains { g in
+            g.nodes.contains { (n: Node) -> Bool in
+                switch n.op {
+                case .conv(let a): return fused(a)
+                case .qConv(let q): return fused(q.conv)
+                default: return false
+                }
+            }
+        }
+    }
+
     func write() throws -> PackWriteReport {
         let start = SystemClock.nanoseconds()
         let (items, records) = try collect()
@@ -79,7 +93,8 @@ struct PackWriter {
 
             var h = LittleEndianWriter()
             h.append(PackFormat.magic)
-            h.u16(PackFormat.major)
+            // The lowest major that describes the content (see PackFormat.major).
+            h.u16(Self.needsFusedConvMajor(model) ? PackFormat.major : PackFormat.oldestMajor)
             // The lowest minor that describes the content: a pack without planes blobs is a 1.0
             // pack that 1.0 readers load.
             h.u16(codecCounts[.planes, default: 0] > 0 ? PackFormat.minor : 0)

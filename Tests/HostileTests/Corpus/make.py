@@ -347,7 +347,7 @@ def pack_corpus(raw):
     out("pack", "trailing_bytes.pack", raw + b"\0" * 64)
     out("pack", "bad_magic.pack", b"LSEGPACX" + raw[8:])
     out("pack", "onnx_file_as_pack.pack", open(os.path.join(HERE, "base", "model.onnx"), "rb").read())
-    out("pack", "major_version_2.pack", p.build(header_edit=lambda f: f.update(major=2)))
+    out("pack", "major_version_3.pack", p.build(header_edit=lambda f: f.update(major=3)))
     out("pack", "header_size_4104.pack", p.build(header_edit=lambda f: f.update(header_size=4104)))
     out("pack", "header_size_unaligned.pack", p.build(header_edit=lambda f: f.update(header_size=130)))
     out("pack", "file_size_wrong.pack", p.build(header_edit=lambda f: f.update(file_size=f["file_size"] + 8)))
