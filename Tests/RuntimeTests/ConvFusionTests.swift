@@ -81,18 +81,20 @@ final class ConvFusionTests: XCTestCase {
             let g = try Convolution.convGeometry(xs, ws, base)
             let r = Tensor.float32(gen.floats(Tensor.elementCount(g.output)), shape: g.output)
             let b = Tensor.float32(gen.floats(n), shape: [n])
-            let q = QuantParams(scales: [1.0 / 255], zeroPoints: [0])
-            var attrs = base
-            attrs.preActivation = .relu
-            attrs.residual = true
-            let fused = try Eval.evaluate(.qConv(QConvAttrs(conv: attrs, input: q)), [x, w, b, r], threads: 2)[0]
-            var plain = base
-            plain.activation = .none
-            let xr = try Eval.evaluate(.relu, [x])[0]
-            let y = try Eval.evaluate(.qConv(QConvAttrs(conv: plain, input: q)), [xr, w, b], threads: 2)[0]
-            var expected = try Eval.evaluate(.add, [y, r])[0]
-            if base.activation == .relu { expected = try Eval.evaluate(.relu, [expected])[0] }
-            XCTAssertEqual(floats(fused), floats(expected), "\(xs) \(ws)")
+            // Zero point 0 (as calibrated for a pre-ReLU conv: the quantization is the ReLU) and 100.
+            for q in [QuantParams(scales: [1.0 / 255], zeroPoints: [0]), QuantParams(scales: [2.0 / 255], zeroPoints: [100])] {
+                var attrs = base
+                attrs.preActivation = .relu
+                attrs.residual = true
+                let fused = try Eval.evaluate(.qConv(QConvAttrs(conv: attrs, input: q)), [x, w, b, r], threads: 2)[0]
+                var plain = base
+                plain.activation = .none
+                let xr = try Eval.evaluate(.relu, [x])[0]
+                let y = try Eval.evaluate(.qConv(QConvAttrs(conv: plain, input: q)), [xr, w, b], threads: 2)[0]
+                var expected = try Eval.evaluate(.add, [y, r])[0]
+                if base.activation == .relu { expected = try Eval.evaluate(.relu, [expected])[0] }
+                XCTAssertEqual(floats(fused), floats(expected), "\(xs) \(ws) \(q)")
+            }
         }
     }
 

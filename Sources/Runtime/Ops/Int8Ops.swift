@@ -8,6 +8,13 @@ enum Int8Ops {
     static let maxDepth = Int(Int32.max) / (255 * 128)
 
     /// The calibrated per-tensor uint8 parameters of the float input.
+    /// A fused pre-ReLU needs no work when the input's zero point is 0 (what the quantizer
+    /// calibrates for such convs): uint8 quantization then clamps every negative value (and NaN)
+    /// to 0 = the code of ReLU's 0, so quantize(x) and quantize(max(x, 0)) are the same bytes.
+    static func quantizationIsReLU(_ attrs: QConvAttrs) -> Bool {
+        attrs.conv.preActivation == .relu && attrs.input.zeroPoints == [0]
+    }
+
     static func inputQuant(_ q: QuantParams) throws -> (scale: Float, zeroPoint: Int32) {
         guard q.scales.count == 1, q.zeroPoints.count == 1 else {
             throw OpError("input quantization must be per tensor (got \(q.scales.count) scales, \(q.zeroPoints.count) zero points)")
@@ -128,9 +135,10 @@ enum Int8Ops {
             return Int8Kernels.LinearLayout(path: path, m: s.m, n: s.n, k: s.k).bytes
         case .qConv(let attrs):
             guard let g = try? convGeometry(x.shape, w.shape, attrs.conv) else { return 0 }
-            // The int8 kernels take neither fused extra: a pre-ReLU reads a ReLU'd copy.
+            // The int8 kernels take neither fused extra: a pre-ReLU reads a ReLU'd copy, unless
+            // the quantization does the ReLU itself (zero point 0, see run).
             return Int8Kernels.ConvLayout(path: path, g).bytes
-                + ConvolutionKernels.preActivationBytes(g, attrs.conv, path: .im2col)
+                + (quantizationIsReLU(attrs) ? 0 : ConvolutionKernels.preActivationBytes(g, attrs.conv, path: .im2col))
         case .qConvTranspose(let attrs):
             guard let s = try? transposeShapes(x.shape, w.shape, attrs) else { return 0 }
             return Int8Kernels.convTransposeWorkspace(path: path, s)
@@ -163,7 +171,8 @@ enum Int8Ops {
             try Convolution.checkFusedInputs(attrs.conv, residual.map { ($0.dtype, $0.shape) }, inputCount: inputs.count,
                                              output: g.output)
             let weight = try w.pointer(Int8.self), biasPointer = try bias?.pointer(Float.self), out = try y.pointer(Float.self)
-            try ConvolutionKernels.withFusedExtras(g, x: x.pointer(Float.self), preRelu: attrs.conv.preActivation == .relu,
+            try ConvolutionKernels.withFusedExtras(g, x: x.pointer(Float.self),
+                                                   preRelu: attrs.conv.preActivation == .relu && !quantizationIsReLU(attrs),
                                                    residual: residual?.pointer(Float.self), y: out,
                                                    activation: attrs.conv.activation, ctx) { x, activation, ctx in
                 try Int8Kernels.conv(path: Int8Kernels.path, g, x: x, weight: weight, weightScales: scales, bias: biasPointer,
