@@ -184,6 +184,14 @@ enum Convolution {
         return tiles >= 32 && g.inChannels >= 16 && g.outChannels >= 16
     }
 
+    /// Which Winograd variant a layer that passes `winogradPays` runs: F(6x6, 3x3) (64 products per
+    /// 6x6 tile, 21 % fewer than F(4x4, 3x3) per output, costlier transforms) where it measured faster.
+    /// MEASUREMENT PENDING.
+    static func winogradTiling(_ g: Geometry) -> WinogradKernels.Tiling {
+        let tiles6 = g.batch * ((g.outSpatial[0] + 5) / 6) * ((g.outSpatial[1] + 5) / 6)
+        return tiles6 >= 32 && g.inChannels >= 64 && g.outChannels >= 64 ? .f6 : .f4
+    }
+
     /// Bytes of one column row-set: (rows of the column matrix) * positions, capped by the budget
     /// but at least one position so any shape can run.
     static func columnBytes(rows: Int, positions: Int) -> Int {
