@@ -110,6 +110,10 @@ static inline segment next_segment(const lseg_winograd_geometry *g, int64_t t, i
     return sg;
 }
 
+#ifndef PREFETCH_CHANNELS
+#define PREFETCH_CHANNELS 2
+#endif
+
 /* Row buffer length: 6 * roundup(SEG, 16) + 2 floats read by the last vector, rounded up. */
 #define ROW (6 * SEG + 16)
 
@@ -288,6 +292,17 @@ static inline __attribute__((always_inline)) void input_transform(
         if (q_hi < q_lo) q_hi = q_lo;
         for (int64_t c = 0; c < C; c++) {
             const float *plane = x + (sg.n * C + c) * HW;
+            /* The rows of a channel PREFETCH_CHANNELS ahead: channel planes are far apart, so the
+               hardware prefetchers miss them and the row copies wait on L3 otherwise. */
+            if (c + PREFETCH_CHANNELS < C && q_hi > q_lo) {
+                for (int r = 0; r < 8; r++) {
+                    const int64_t y = sg.th * 6 - g->pad_h + r;
+                    if (y < 0 || y >= H) continue;
+                    const float *src = plane + PREFETCH_CHANNELS * HW + y * W + x0;
+                    for (int64_t q = q_lo; q < q_hi; q += 16) __builtin_prefetch(src + q);
+                    __builtin_prefetch(src + q_hi - 1);
+                }
+            }
             for (int r = 0; r < 8; r++) {
                 const int64_t y = sg.th * 6 - g->pad_h + r;
                 float *b = row[r];

@@ -298,6 +298,12 @@ final class WinogradTests: XCTestCase {
         let attrs = ConvAttrs(pads: [1, 1, 1, 1], activation: .relu)
         let g = try Convolution.convGeometry([1, 16, 24, 24], [16, 16, 3, 3], attrs)
         XCTAssertEqual(Convolution.convPath(g), .winograd)
+        // 16 tiles of 6x6: F(6x6, 3x3) (the run below goes through it).
+        XCTAssertEqual(Convolution.winogradTiling(g), .f6)
+        // 12x41 output: 33 tiles of 4x4 but only 14 of 6x6, which would leave a products block mostly empty.
+        let narrow = try Convolution.convGeometry([1, 32, 12, 41], [32, 32, 3, 3], ConvAttrs(pads: [1, 1, 1, 1]))
+        XCTAssertEqual(Convolution.convPath(narrow), .winograd)
+        XCTAssertEqual(Convolution.winogradTiling(narrow), .f4)
         let x = f32(random(16 * 576), [1, 16, 24, 24]), w = f32(random(16 * 16 * 9), [16, 16, 3, 3]), b = f32(random(16), [16])
         let y = try Eval.evaluate(.conv(attrs), [x, w, b], threads: 2)[0]
         // The same op through im2col + sgemm.

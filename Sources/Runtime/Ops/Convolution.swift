@@ -185,11 +185,18 @@ enum Convolution {
     }
 
     /// Which Winograd variant a layer that passes `winogradPays` runs: F(6x6, 3x3) (64 products per
-    /// 6x6 tile, 21 % fewer than F(4x4, 3x3) per output, costlier transforms) where it measured faster.
-    /// MEASUREMENT PENDING.
+    /// 6x6 tile, 21 % fewer than F(4x4, 3x3) per output, costlier transforms, a larger rounding
+    /// error) or F(4x4, 3x3). Measured per layer on one core (thread CPU time, AVX-512, best of 5,
+    /// F(4,3) vs F(6,3) in ms, C -> K at HxW output): 256->256 at 96x96 50 vs 40, 48x48 15.0 vs
+    /// 10.4, 30x30 9.5 vs 6.1, 26x26 8.9 vs 5.5, 24x24 6.0 vs 4.3, 12x12 2.6 vs 3.6; 96->256 at
+    /// 96x96 15.3 vs 11.7, 192->256 at 48x48 9.7 vs 7.8, 384->256 and 512->256 at 24x24 8.4 vs 7.2
+    /// and 11.2 vs 8.8, 768->256 at 12x12 7.6 vs 12.2; 128->128 at 100x100 14.3 vs 12.1; 64->64 and
+    /// 32->32 at 96x96 4.3 vs 2.6 and 1.65 vs 0.9; 16->16 at 24x24 0.2 vs 0.07. F(6,3) loses only
+    /// where its tiles leave most of a 16-column products block empty (12x12: 4 tiles).
+    /// Rule: F(6x6, 3x3) from 16 tiles of 6x6 on (24x24 outputs and up), F(4x4, 3x3) below.
     static func winogradTiling(_ g: Geometry) -> WinogradKernels.Tiling {
         let tiles6 = g.batch * ((g.outSpatial[0] + 5) / 6) * ((g.outSpatial[1] + 5) / 6)
-        return tiles6 >= 32 && g.inChannels >= 64 && g.outChannels >= 64 ? .f6 : .f4
+        return tiles6 >= 16 ? .f6 : .f4
     }
 
     /// Bytes of one column row-set: (rows of the column matrix) * positions, capped by the budget
