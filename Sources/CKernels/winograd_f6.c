@@ -25,7 +25,7 @@
    Rows 1-2, 3-4 and 5-6 of B^T and A^T are the even and odd parts of one point pair (+-p), so
    each pair costs two sums and a sum and difference. */
 
-/* B^T applied to d0..d7, results into o[0..7 * stride]. */
+/* B^T applied to d0..d7 (a row or column of the tile), results into o0..o7. */
 #define WINO6_INPUT_1D(d0, d1, d2, d3, d4, d5, d6, d7, o0, o1, o2, o3, o4, o5, o6, o7)                 \
     do {                                                                                             \
         o0 = ((d0) - (d6)) + 5.25f * ((d4) - (d2));                                                  \
@@ -41,7 +41,7 @@
         o6 = a3_ - b3_;                                                                              \
     } while (0)
 
-/* A^T applied to m0..m7. */
+/* A^T applied to m0..m7, results into o0..o5. */
 #define WINO6_OUTPUT_1D(m0, m1, m2, m3, m4, m5, m6, m7, o0, o1, o2, o3, o4, o5)                        \
     do {                                                                                             \
         float p1_ = (m1) + (m2), q1_ = (m1) - (m2), p2_ = (m3) + (m4), q2_ = (m3) - (m4);            \

@@ -22,7 +22,9 @@ enum WinogradKernels {
     /// Tiles per block: the column count of the 36 products. Small enough that a block's
     /// transformed input and products (36 * (C + K) * 32 floats, 2.4 MB at C = K = 256) stay near
     /// L2 between the phases. Measured per layer on one core (thread CPU time, C = K = 256, 96x96,
-    /// AVX-512): 16 tiles 66 ms, 32 tiles 46 ms, 64 tiles 48 ms, 128 tiles 52 ms.
+    /// AVX-512): 16 tiles 66 ms, 32 tiles 46 ms, 64 tiles 48 ms, 128 tiles 52 ms. F(6x6, 3x3)'s
+    /// block (64 * (C + K) * 32 floats, 4.2 MB) is past L2, but the same layer measured 16 tiles
+    /// 52 ms, 24 tiles 51 ms, 32 tiles 39 ms, 48 tiles 43 ms, 64 tiles 47 ms: 32 for both.
     static let tileBlock = 32
     /// Thread slices the planned workspace provides for (the run uses min(this, ctx.threads)).
     static let maxSlices = Swift.max(1, Swift.min(8, ProcessorCount.active))

@@ -168,9 +168,9 @@ enum Convolution {
         return .im2col
     }
 
-    /// Winograd F(4x4, 3x3) applies to 2-D 3x3 convolutions with stride 1, dilation 1 and one
-    /// group. It pays when there are enough output tiles for wide products: measured per layer on
-    /// one core against im2col + sgemm (C -> K channels at HxW output): 256->256 at 96x96 2.0x
+    /// Winograd (F(4x4, 3x3) or F(6x6, 3x3), see `winogradTiling`) applies to 2-D 3x3 convolutions
+    /// with stride 1, dilation 1 and one group. It pays when there are enough output tiles for wide
+    /// products: measured per layer (F(4x4, 3x3)) on one core against im2col + sgemm (C -> K channels at HxW output): 256->256 at 96x96 2.0x
     /// faster, 48x48 1.9x, 24x24 (36 tiles) 1.6x, 12x12 (9 tiles) 1.1x, 6x6 3x slower; 96->256 at
     /// 96x96 1.5x, 768->256 at 12x12 1.06x; 32->32 at 96x96 2.6x, 16->16 at 24x24 1.5x.
     /// Rechecked with the packed-filter products (thread CPU time, one core, AVX-512, Winograd vs
