@@ -4,7 +4,7 @@
    direct double-precision convolution. Built by scripts/test-aarch64 (cross-compiled, run under
    qemu) and runs natively too:
      cc -O2 -I Sources/CKernels/include Tests/CKernelsAArch64/winograd_check.c \
-        Sources/CKernels/winograd.c Sources/CKernels/winograd_products.c -lm */
+        Sources/CKernels/winograd.c Sources/CKernels/winograd_f6.c Sources/CKernels/winograd_products.c -lm */
 #include "kernels_heavy.h"
 #include <math.h>
 #include <stdio.h>
@@ -52,30 +52,35 @@ static void products_case(int path, int64_t K, int64_t C, int64_t cols, int64_t 
     free(w); free(up); free(v); free(want); free(got);
 }
 
-/* One convolution through the path, in blocks of `block` tiles, against a direct double sum. */
-static void conv_case(int path, int64_t C, int64_t K, int64_t H, int64_t W, int64_t pad, int64_t block, int relu) {
+/* One convolution through the path, F(4x4, 3x3) or F(6x6, 3x3) (f6), in blocks of `block` tiles,
+   against a direct double sum. */
+static void conv_case(int path, int f6, int64_t C, int64_t K, int64_t H, int64_t W, int64_t pad, int64_t block, int relu) {
+    const int64_t tile = f6 ? 6 : 4, points = f6 ? 64 : 36;
     lseg_winograd_geometry g;
     g.C = C; g.H = H; g.W = W; g.K = K; g.pad_h = pad; g.pad_w = pad;
-    g.OH = H + 2 * pad - 2; g.OW = W + 2 * pad - 2; g.tiles_h = (g.OH + 3) / 4; g.tiles_w = (g.OW + 3) / 4;
+    g.OH = H + 2 * pad - 2; g.OW = W + 2 * pad - 2; g.tiles_h = (g.OH + tile - 1) / tile; g.tiles_w = (g.OW + tile - 1) / tile;
     const int64_t P = (K + 7) / 8, tiles = g.tiles_h * g.tiles_w, cols = (block + 15) / 16 * 16;
     const int64_t plane_v = C * cols + 16, plane_m = P * 8 * cols + 16, out = K * g.OH * g.OW;
     float *x = malloc(sizeof(float) * (size_t)(C * H * W)), *w = malloc(sizeof(float) * (size_t)(K * C * 9));
-    float *bias = malloc(sizeof(float) * (size_t)K), *up = malloc(sizeof(float) * (size_t)(36 * P * 8 * C));
-    float *v = malloc(sizeof(float) * (size_t)(36 * plane_v)), *m = malloc(sizeof(float) * (size_t)(36 * plane_m));
+    float *bias = malloc(sizeof(float) * (size_t)K), *up = malloc(sizeof(float) * (size_t)(points * P * 8 * C));
+    float *v = malloc(sizeof(float) * (size_t)(points * plane_v)), *m = malloc(sizeof(float) * (size_t)(points * plane_m));
     float *y = malloc(sizeof(float) * (size_t)out);
     for (int64_t i = 0; i < C * H * W; i++) x[i] = uniform();
     for (int64_t i = 0; i < K * C * 9; i++) w[i] = uniform();
     for (int64_t i = 0; i < K; i++) bias[i] = uniform();
-    lseg_winograd_filter_transform(w, K, C, 0, K, up);
+    if (f6) lseg_winograd6_filter_transform(w, K, C, 0, K, up);
+    else lseg_winograd_filter_transform(w, K, C, 0, K, up);
     int ok = 1;
     for (int64_t t0 = 0; t0 < tiles; t0 += block) {
         const int64_t t1 = t0 + block < tiles ? t0 + block : tiles;
-        ok &= lseg_winograd_input_transform(path, x, &g, t0, t1, 0, v, cols, plane_v);
-        ok &= lseg_winograd_products(path, up, K, C, v, cols, plane_v, m, plane_m, cols, 36, 0, P);
-        ok &= lseg_winograd_output_transform(path, m, cols, plane_m, &g, t0, t1, 0, K, bias, NULL,
-                                             relu ? LSEG_ACT_RELU : LSEG_ACT_NONE, 0.0f, y);
+        const int act = relu ? LSEG_ACT_RELU : LSEG_ACT_NONE;
+        ok &= f6 ? lseg_winograd6_input_transform(path, x, &g, t0, t1, 0, v, cols, plane_v)
+                 : lseg_winograd_input_transform(path, x, &g, t0, t1, 0, v, cols, plane_v);
+        ok &= lseg_winograd_products(path, up, K, C, v, cols, plane_v, m, plane_m, cols, points, 0, P);
+        ok &= f6 ? lseg_winograd6_output_transform(path, m, cols, plane_m, &g, t0, t1, 0, K, bias, NULL, act, 0.0f, y)
+                 : lseg_winograd_output_transform(path, m, cols, plane_m, &g, t0, t1, 0, K, bias, NULL, act, 0.0f, y);
     }
-    check(ok, "conv ran", path, C, K, H);
+    check(ok, f6 ? "F(6,3) conv ran" : "conv ran", path, C, K, H);
     /* Winograd's error scales with the products' magnitudes: compare with the output scale. */
     double worst = 0, scale = 0;
     for (int64_t k = 0; k < K; k++)
@@ -94,7 +99,7 @@ static void conv_case(int path, int64_t C, int64_t K, int64_t H, int64_t W, int6
                 if (!(e <= worst)) worst = e; /* NaN counts as worst */
                 if (fabs(s) > scale) scale = fabs(s);
             }
-    check(worst <= 1e-5 * scale, "conv close to direct", path, C, K, H);
+    check(worst <= 1e-5 * scale, f6 ? "F(6,3) conv close to direct" : "conv close to direct", path, C, K, H);
     free(x); free(w); free(bias); free(up); free(v); free(m); free(y);
 }
 
@@ -108,10 +113,14 @@ int main(void) {
             const int64_t cols = 16 * pick(1, 6);
             products_case(path, pick(1, 40), pick(1, 300), cols, cols + 16 * pick(0, 2));
         }
-        conv_case(path, 3, 5, 7, 9, 1, 32, 0);
-        conv_case(path, 17, 9, 23, 70, 1, 32, 1);
-        conv_case(path, 8, 16, 13, 13, 0, 16, 0);
-        conv_case(path, 32, 24, 26, 26, 1, 48, 1);
+        for (int f6 = 0; f6 < 2; f6++) {
+            conv_case(path, f6, 3, 5, 7, 9, 1, 32, 0);
+            conv_case(path, f6, 17, 9, 23, 70, 1, 32, 1);
+            conv_case(path, f6, 8, 16, 13, 13, 0, 16, 0);
+            conv_case(path, f6, 32, 24, 26, 26, 1, 48, 1);
+            /* Tile rows of 17 (F(6,3)) and 25 (F(4,3)) tiles: two 16-tile vectors, the second partial. */
+            conv_case(path, f6, 6, 10, 8, 100, 1, 64, 0);
+        }
     }
     printf("winograd checks: %d passed, %d failed (best path %d)\n", passed, failed, lseg_winograd_best_path());
     return failed ? 1 : 0;

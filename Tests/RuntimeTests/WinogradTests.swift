@@ -3,7 +3,7 @@ import CKernels
 @testable import Runtime
 import TestSupport
 
-/// Winograd F(4x4, 3x3) against the direct scalar reference (double accumulation).
+/// Winograd F(4x4, 3x3) and F(6x6, 3x3) against the direct scalar reference (double accumulation).
 ///
 /// Error bound: with unit roundoff u = 2^-24, the computed output of a Winograd convolution
 /// obeys, to first order, |y - y_exact| <= gamma_n * Mag where
@@ -13,6 +13,11 @@ import TestSupport
 /// C-term dot product of the sgemm, output transform (2 x 6-term sums) and the epilogue; n = C + 32
 /// covers it. Mag is what the transforms can amplify (the points +-2 give |coefficients| up to 8
 /// in A^T and 5 in B^T), so the bound is computed per output from the actual data, not guessed.
+/// F(6x6, 3x3) (winograd_f6.c) has the same structure with 8x8 matrices: per 1-D pass at most 4
+/// roundings on any path (filter: rounded constant 2/9, 1/90, ..., its product and two sums;
+/// input: a sum, a product by 4.25 or 5.25, two sums; output: a sum and difference, a product by
+/// up to 32 and two sums), so n = 2 * 4 * 3 + C + 2 (epilogue) <= C + 32 covers it too; Mag uses
+/// its |B^T|, |G| and |A^T| (coefficients up to 21/4 and 32), which is where its larger error shows.
 final class WinogradTests: XCTestCase {
     private var rng = SeededRandom(seed: 0x3A_4F)
 
@@ -31,6 +36,7 @@ final class WinogradTests: XCTestCase {
         var preRelu = false
     }
 
+    /// |B^T|, |G|, |A^T| of F(4x4, 3x3).
     private static let absBT: [[Double]] = [
         [4, 0, 5, 0, 1, 0], [0, 4, 4, 1, 1, 0], [0, 4, 4, 1, 1, 0],
         [0, 2, 1, 2, 1, 0], [0, 2, 1, 2, 1, 0], [0, 4, 0, 5, 0, 1],
@@ -42,6 +48,22 @@ final class WinogradTests: XCTestCase {
     private static let absAT: [[Double]] = [
         [1, 1, 1, 1, 1, 0], [0, 1, 1, 2, 2, 0], [0, 1, 1, 4, 4, 0], [0, 1, 1, 8, 8, 1],
     ]
+    /// |B^T|, |G|, |A^T| of F(6x6, 3x3) (points 0, +-1, +-2, +-1/2, inf; winograd_f6.c's header).
+    private static let absBT6: [[Double]] = [
+        [1, 0, 5.25, 0, 5.25, 0, 1, 0], [0, 1, 1, 4.25, 4.25, 1, 1, 0], [0, 1, 1, 4.25, 4.25, 1, 1, 0],
+        [0, 0.5, 0.25, 2.5, 1.25, 2, 1, 0], [0, 0.5, 0.25, 2.5, 1.25, 2, 1, 0],
+        [0, 2, 4, 2.5, 5, 0.5, 1, 0], [0, 2, 4, 2.5, 5, 0.5, 1, 0], [0, 1, 0, 5.25, 0, 5.25, 0, 1],
+    ]
+    private static let absG6: [[Double]] = [
+        [1, 0, 0], [2.0 / 9, 2.0 / 9, 2.0 / 9], [2.0 / 9, 2.0 / 9, 2.0 / 9],
+        [1.0 / 90, 1.0 / 45, 2.0 / 45], [1.0 / 90, 1.0 / 45, 2.0 / 45],
+        [32.0 / 45, 16.0 / 45, 8.0 / 45], [32.0 / 45, 16.0 / 45, 8.0 / 45], [0, 0, 1],
+    ]
+    private static let absAT6: [[Double]] = [
+        [1, 1, 1, 1, 1, 1, 1, 0], [0, 1, 1, 2, 2, 0.5, 0.5, 0], [0, 1, 1, 4, 4, 0.25, 0.25, 0],
+        [0, 1, 1, 8, 8, 0.125, 0.125, 0], [0, 1, 1, 16, 16, 0.0625, 0.0625, 0],
+        [0, 1, 1, 32, 32, 0.03125, 0.03125, 1],
+    ]
 
     /// a (r x m) * b (m x s) * c^T where c is (s' x s): small dense helpers for the bound.
     private static func mul(_ a: [[Double]], _ b: [[Double]]) -> [[Double]] {
@@ -50,38 +72,41 @@ final class WinogradTests: XCTestCase {
     private static func transpose(_ a: [[Double]]) -> [[Double]] { (0..<a[0].count).map { j in a.map { $0[j] } } }
 
     /// Mag (see the class comment) for every output element, without bias/residual.
-    private func magnitude(_ g: Convolution.Geometry, x: [Float], w: [Float], preRelu: Bool) -> [Double] {
+    private func magnitude(_ g: Convolution.Geometry, x: [Float], w: [Float], preRelu: Bool,
+                           tiling: WinogradKernels.Tiling) -> [Double] {
         let (H, W, OH, OW) = (g.inSpatial[0], g.inSpatial[1], g.outSpatial[0], g.outSpatial[1])
         let (C, K) = (g.inChannels, g.outChannels)
-        let absB = Self.transpose(Self.absBT), absGT = Self.transpose(Self.absG), absA = Self.transpose(Self.absAT)
+        let (absBT, absG, absAT) = tiling == .f4 ? (Self.absBT, Self.absG, Self.absAT) : (Self.absBT6, Self.absG6, Self.absAT6)
+        let tile = tiling.tile, side = tile + 2
+        let absB = Self.transpose(absBT), absGT = Self.transpose(absG), absA = Self.transpose(absAT)
         var filters: [[[Double]]] = []
         for kc in 0..<(K * C) {
             let gk = (0..<3).map { r in (0..<3).map { s in Double(abs(w[kc * 9 + r * 3 + s])) } }
-            filters.append(Self.mul(Self.mul(Self.absG, gk), absGT))
+            filters.append(Self.mul(Self.mul(absG, gk), absGT))
         }
         var mag = [Double](repeating: 0, count: g.batch * K * OH * OW)
         for n in 0..<g.batch {
-            for th in stride(from: 0, to: OH, by: 4) {
-                for tw in stride(from: 0, to: OW, by: 4) {
+            for th in stride(from: 0, to: OH, by: tile) {
+                for tw in stride(from: 0, to: OW, by: tile) {
                     var inputs: [[[Double]]] = []
                     for c in 0..<C {
-                        let d = (0..<6).map { r in (0..<6).map { s -> Double in
+                        let d = (0..<side).map { r in (0..<side).map { s -> Double in
                             let y = th - g.padBegin[0] + r, xx = tw - g.padBegin[1] + s
                             guard y >= 0, y < H, xx >= 0, xx < W else { return 0 }
                             let v = x[((n * C + c) * H + y) * W + xx]
                             return Double(abs(preRelu ? max(v, 0) : v))
                         } }
-                        inputs.append(Self.mul(Self.mul(Self.absBT, d), absB))
+                        inputs.append(Self.mul(Self.mul(absBT, d), absB))
                     }
                     for k in 0..<K {
-                        var prod = [[Double]](repeating: [Double](repeating: 0, count: 6), count: 6)
+                        var prod = [[Double]](repeating: [Double](repeating: 0, count: side), count: side)
                         for c in 0..<C {
                             let u = filters[k * C + c], v = inputs[c]
-                            for i in 0..<6 { for j in 0..<6 { prod[i][j] += u[i][j] * v[i][j] } }
+                            for i in 0..<side { for j in 0..<side { prod[i][j] += u[i][j] * v[i][j] } }
                         }
-                        let out = Self.mul(Self.mul(Self.absAT, prod), absA)
-                        for i in 0..<4 where th + i < OH {
-                            for j in 0..<4 where tw + j < OW {
+                        let out = Self.mul(Self.mul(absAT, prod), absA)
+                        for i in 0..<tile where th + i < OH {
+                            for j in 0..<tile where tw + j < OW {
                                 mag[((n * K + k) * OH + th + i) * OW + tw + j] = out[i][j]
                             }
                         }
@@ -95,8 +120,9 @@ final class WinogradTests: XCTestCase {
     /// Runs one case through the Winograd kernel with its planned workspace.
     private func runWinograd(_ g: Convolution.Geometry, x: [Float], w: [Float], bias: [Float]?, residual: [Float]?,
                              activation: Activation, preRelu: Bool, threads: Int,
-                             prepared: PreparedWeights? = nil, path: Int32 = lseg_winograd_best_path()) throws -> [Float] {
-        let bytes = WinogradKernels.workspaceBytes(g)
+                             prepared: PreparedWeights? = nil, path: Int32 = lseg_winograd_best_path(),
+                             tiling: WinogradKernels.Tiling = .f4) throws -> [Float] {
+        let bytes = WinogradKernels.workspaceBytes(g, tiling)
         let scratch = TensorStorage(byteCount: bytes)
         let ctx = ExecContext(threads: threads, workspace: scratch.pointer, workspaceBytes: bytes, prepared: prepared)
         var y = [Float](repeating: .nan, count: g.batch * g.outChannels * g.outSize)
@@ -109,7 +135,7 @@ final class WinogradTests: XCTestCase {
                                                      bias: bias == nil ? nil : bp.baseAddress,
                                                      residual: residual == nil ? nil : rp.baseAddress,
                                                      y: yp.baseAddress!, activation: activation, preRelu: preRelu, ctx,
-                                                     path: path)
+                                                     path: path, tiling: tiling)
                         }
                     }
                 }
@@ -131,10 +157,18 @@ final class WinogradTests: XCTestCase {
             // More tiles than one block per thread: several blocks per slice, and a tile row
             // (17 tiles) split across blocks.
             Case(n: 1, c: 5, k: 3, h: 66, w: 67, pads: [1, 1, 1, 1]),
-            // Tile rows wider than one 16-tile vector of the AVX-512 passes (38 tiles: 16 + 16 + 6),
-            // and output channels that leave a partial filter panel.
+            // Tile rows wider than one 16-tile vector of the AVX-512 passes (38 tiles: 16 + 16 + 6;
+            // 25 of F(6,3): 16 + 9), and output channels that leave a partial filter panel.
             Case(n: 1, c: 4, k: 11, h: 6, w: 150, pads: [1, 1, 1, 1], activation: .relu),
+            // F(6,3) with full 6x6 tiles (24 = 4 * 6), several tile rows, residual and LeakyReLU.
+            Case(n: 1, c: 12, k: 10, h: 24, w: 24, pads: [1, 1, 1, 1], activation: .leakyRelu(alpha: 0.2), residual: true),
         ]
+        for tiling in [WinogradKernels.Tiling.f4, .f6] {
+            try checkAgainstDirect(cases, tiling: tiling)
+        }
+    }
+
+    private func checkAgainstDirect(_ cases: [Case], tiling: WinogradKernels.Tiling) throws {
         var worstRelative = 0.0, worstOfBound = 0.0
         for t in cases {
             let attrs = ConvAttrs(pads: t.pads)
@@ -147,7 +181,7 @@ final class WinogradTests: XCTestCase {
             var expected = direct
             if let residual { for i in expected.indices { expected[i] += residual[i] } }
             expected = expected.map { GemmKernels.referenceActivation($0, t.activation) }
-            var mag = magnitude(g, x: x, w: w, preRelu: t.preRelu)
+            var mag = magnitude(g, x: x, w: w, preRelu: t.preRelu, tiling: tiling)
             for i in mag.indices {
                 mag[i] += Double(abs(bias?[(i / g.outSize) % t.k] ?? 0)) + Double(abs(residual?[i] ?? 0))
             }
@@ -155,13 +189,13 @@ final class WinogradTests: XCTestCase {
             let gamma = n * u / (1 - n * u)
             for (threads, path) in [1, 2].flatMap({ th in Self.paths.map { (th, $0) } }) {
                 let y = try runWinograd(g, x: x, w: w, bias: bias, residual: residual, activation: t.activation,
-                                        preRelu: t.preRelu, threads: threads, path: path)
+                                        preRelu: t.preRelu, threads: threads, path: path, tiling: tiling)
                 let scale = expected.map { Double(abs($0)) }.max() ?? 0
                 for i in y.indices {
                     // ReLU and LeakyReLU are 1-Lipschitz and exact, so the bound carries through them.
                     let bound = gamma * mag[i]
                     let err = Double(abs(y[i] - expected[i]))
-                    XCTAssert(err <= bound, "case \(t) threads \(threads) path \(path) element \(i): error \(err) exceeds the bound \(bound)")
+                    XCTAssert(err <= bound, "\(tiling) case \(t) threads \(threads) path \(path) element \(i): error \(err) exceeds the bound \(bound)")
                     if err > bound { break }
                     if bound > 0 { worstOfBound = max(worstOfBound, err / bound) }
                 }
@@ -170,8 +204,8 @@ final class WinogradTests: XCTestCase {
             }
         }
         // Printed for the record (the bound is the assertion): max |error| / max |output|.
-        print(String(format: "Winograd F(4,3): worst max-error / max-output %.3g, worst error / bound %.3g",
-                     worstRelative, worstOfBound))
+        print(String(format: "Winograd %@: worst max-error / max-output %.3g, worst error / bound %.3g",
+                     "\(tiling)", worstRelative, worstOfBound))
     }
 
     /// The products' micro-kernels against the scalar path: every path accumulates over channels
@@ -246,12 +280,30 @@ final class WinogradTests: XCTestCase {
         XCTAssertEqual(prepared.byteCount, 36 * 32 * 24 * 4, "the second run must reuse the transformed filters")
         XCTAssertEqual(first, perCall)
         XCTAssertEqual(second, perCall)
+        // F(6x6, 3x3) filters are a layout of their own (64 points) next to the F(4x4, 3x3) ones.
+        let perCall6 = try runWinograd(g, x: x, w: w, bias: bias, residual: nil, activation: .relu, preRelu: false,
+                                       threads: 2, tiling: .f6)
+        let first6 = try runWinograd(g, x: x, w: w, bias: bias, residual: nil, activation: .relu, preRelu: false,
+                                     threads: 2, prepared: prepared, tiling: .f6)
+        XCTAssertEqual(prepared.byteCount, (36 + 64) * 32 * 24 * 4)
+        let second6 = try runWinograd(g, x: x, w: w, bias: bias, residual: nil, activation: .relu, preRelu: false,
+                                      threads: 1, prepared: prepared, tiling: .f6)
+        XCTAssertEqual(prepared.byteCount, (36 + 64) * 32 * 24 * 4, "the second F(6,3) run must reuse its filters")
+        XCTAssertEqual(first6, perCall6)
+        XCTAssertEqual(second6, perCall6)
+        XCTAssertNotEqual(first6, first, "F(6,3) rounds differently from F(4,3): it really ran")
     }
 
     func testConvOpChoosesWinogradAndMatchesIm2col() throws {
         let attrs = ConvAttrs(pads: [1, 1, 1, 1], activation: .relu)
         let g = try Convolution.convGeometry([1, 16, 24, 24], [16, 16, 3, 3], attrs)
         XCTAssertEqual(Convolution.convPath(g), .winograd)
+        // 16 tiles of 6x6: F(6x6, 3x3) (the run below goes through it).
+        XCTAssertEqual(Convolution.winogradTiling(g), .f6)
+        // 12x41 output: 33 tiles of 4x4 but only 14 of 6x6, which would leave a products block mostly empty.
+        let narrow = try Convolution.convGeometry([1, 32, 12, 41], [32, 32, 3, 3], ConvAttrs(pads: [1, 1, 1, 1]))
+        XCTAssertEqual(Convolution.convPath(narrow), .winograd)
+        XCTAssertEqual(Convolution.winogradTiling(narrow), .f4)
         let x = f32(random(16 * 576), [1, 16, 24, 24]), w = f32(random(16 * 16 * 9), [16, 16, 3, 3]), b = f32(random(16), [16])
         let y = try Eval.evaluate(.conv(attrs), [x, w, b], threads: 2)[0]
         // The same op through im2col + sgemm.

@@ -120,4 +120,17 @@ int lseg_winograd_input_transform(int path, const float *x, const lseg_winograd_
 int lseg_winograd_output_transform(int path, const float *m, int64_t ld, int64_t plane, const lseg_winograd_geometry *g,
                                    int64_t t_begin, int64_t t_end, int64_t k_begin, int64_t k_end, const float *bias,
                                    const float *residual, int act, float alpha, float *y);
+
+/* Winograd F(6x6, 3x3) (winograd_f6.c): the same geometry with tiles_h = ceil(OH / 6) and
+   tiles_w = ceil(OW / 6) (tile (th, tw) reads input rows th*6 - pad_h .. +7), 8x8 transformed
+   tiles with 64 points xi = i * 8 + j, and the same layouts, paths and arguments as the F(4x4, 3x3)
+   functions above with 64 planes for 36. The products are lseg_winograd_products with points = 64
+   on filters packed by lseg_winograd6_filter_transform (64 * P * 8 * C floats). */
+void lseg_winograd6_filter_transform(const float *weight, int64_t K, int64_t C, int64_t k_begin, int64_t k_end,
+                                     float *up);
+int lseg_winograd6_input_transform(int path, const float *x, const lseg_winograd_geometry *g, int64_t t_begin,
+                                   int64_t t_end, int pre_relu, float *v, int64_t ld, int64_t plane);
+int lseg_winograd6_output_transform(int path, const float *m, int64_t ld, int64_t plane, const lseg_winograd_geometry *g,
+                                    int64_t t_begin, int64_t t_end, int64_t k_begin, int64_t k_end, const float *bias,
+                                    const float *residual, int act, float alpha, float *y);
 #endif

@@ -191,9 +191,9 @@ enum Convolution {
         return .im2col
     }
 
-    /// Winograd F(4x4, 3x3) applies to 2-D 3x3 convolutions with stride 1, dilation 1 and one
-    /// group. It pays when there are enough output tiles for wide products: measured per layer on
-    /// one core against im2col + sgemm (C -> K channels at HxW output): 256->256 at 96x96 2.0x
+    /// Winograd (F(4x4, 3x3) or F(6x6, 3x3), see `winogradTiling`) applies to 2-D 3x3 convolutions
+    /// with stride 1, dilation 1 and one group. It pays when there are enough output tiles for wide
+    /// products: measured per layer (F(4x4, 3x3)) on one core against im2col + sgemm (C -> K channels at HxW output): 256->256 at 96x96 2.0x
     /// faster, 48x48 1.9x, 24x24 (36 tiles) 1.6x, 12x12 (9 tiles) 1.1x, 6x6 3x slower; 96->256 at
     /// 96x96 1.5x, 768->256 at 12x12 1.06x; 32->32 at 96x96 2.6x, 16->16 at 24x24 1.5x.
     /// Rechecked with the packed-filter products (thread CPU time, one core, AVX-512, Winograd vs
@@ -205,6 +205,23 @@ enum Convolution {
         guard g.kernel == [3, 3], g.strides == [1, 1], g.dilations == [1, 1], g.group == 1 else { return false }
         let tiles = g.batch * ((g.outSpatial[0] + 3) / 4) * ((g.outSpatial[1] + 3) / 4)
         return tiles >= 32 && g.inChannels >= 16 && g.outChannels >= 16
+    }
+
+    /// Which Winograd variant a layer that passes `winogradPays` runs: F(6x6, 3x3) (64 products per
+    /// 6x6 tile, 21 % fewer than F(4x4, 3x3) per output, costlier transforms, a larger rounding
+    /// error) or F(4x4, 3x3). Measured per layer on one core (thread CPU time, AVX-512, best of 5,
+    /// F(4,3) vs F(6,3) in ms, C -> K at HxW output): 256->256 at 96x96 50 vs 40, 48x48 15.0 vs
+    /// 10.4, 30x30 9.5 vs 6.1, 26x26 8.9 vs 5.5, 24x24 6.0 vs 4.3, 12x12 2.6 vs 3.6; 96->256 at
+    /// 96x96 15.3 vs 11.7, 192->256 at 48x48 9.7 vs 7.8, 384->256 and 512->256 at 24x24 8.4 vs 7.2
+    /// and 11.2 vs 8.8, 768->256 at 12x12 7.6 vs 12.2; 128->128 at 100x100 14.3 vs 12.1; 64->64 and
+    /// 32->32 at 96x96 4.3 vs 2.6 and 1.65 vs 0.9; 16->16 at 24x24 0.2 vs 0.07. F(6,3) loses only
+    /// where its tiles leave most of a 16-column products block empty (12x12: 4 tiles).
+    /// Rule: F(6x6, 3x3) from 16 tiles of 6x6 on (24x24 outputs and up), F(4x4, 3x3) below.
+    /// Its cost is memory: prepared F(6,3) filters are 64/9 of the weight (F(4,3)'s 4x); peak RSS
+    /// of the image graph at 384x384 went from 671 to 796 MB (vitb32) and 1701 to 1853 MB (vitl16).
+    static func winogradTiling(_ g: Geometry) -> WinogradKernels.Tiling {
+        let tiles6 = g.batch * ((g.outSpatial[0] + 5) / 6) * ((g.outSpatial[1] + 5) / 6)
+        return tiles6 >= 16 ? .f6 : .f4
     }
 
     /// Bytes of one column row-set: (rows of the column matrix) * positions, capped by the budget
