@@ -1,5 +1,6 @@
 #include "kernels_heavy.h"
 #include "CKernels.h"
+#include "winograd_internal.h"
 #include <string.h>
 
 /* Winograd F(4x4, 3x3) (Lavin & Gray, interpolation points 0, 1, -1, 2, -2, inf):
@@ -380,10 +381,7 @@ LSEG_WINO_AVX512 static void output_transform_avx512(const float *m, int64_t ld,
 }
 #endif
 
-/* The transforms' variants: AVX-512 adds the permute-based horizontal passes; the AVX2 and
-   portable copies are the same template compiled for their targets. NEON runs the portable copy
-   (clang vectorises its contiguous passes for it). */
-static int transform_variant(int path) {
+int lseg_winograd_transform_variant(int path) {
     switch (path) {
     case LSEG_WINOGRAD_SCALAR: return 0;
 #if defined(__x86_64__)
@@ -399,7 +397,7 @@ static int transform_variant(int path) {
 
 int lseg_winograd_input_transform(int path, const float *x, const lseg_winograd_geometry *g, int64_t t_begin,
                                   int64_t t_end, int pre_relu, float *v, int64_t ld, int64_t plane) {
-    switch (transform_variant(path)) {
+    switch (lseg_winograd_transform_variant(path)) {
     case 0: input_transform(x, g, t_begin, t_end, pre_relu, v, ld, plane, 0); return 1;
 #if defined(__x86_64__)
     case 1: input_transform_avx2(x, g, t_begin, t_end, pre_relu, v, ld, plane); return 1;
@@ -412,7 +410,7 @@ int lseg_winograd_input_transform(int path, const float *x, const lseg_winograd_
 int lseg_winograd_output_transform(int path, const float *m, int64_t ld, int64_t plane, const lseg_winograd_geometry *g,
                                    int64_t t_begin, int64_t t_end, int64_t k_begin, int64_t k_end, const float *bias,
                                    const float *residual, int act, float alpha, float *y) {
-    switch (transform_variant(path)) {
+    switch (lseg_winograd_transform_variant(path)) {
     case 0: output_transform(m, ld, plane, g, t_begin, t_end, k_begin, k_end, bias, residual, act, alpha, y, 0); return 1;
 #if defined(__x86_64__)
     case 1: output_transform_avx2(m, ld, plane, g, t_begin, t_end, k_begin, k_end, bias, residual, act, alpha, y); return 1;
