@@ -42,28 +42,6 @@ void lseg_winograd_filter_transform(const float *weight, int64_t K, int64_t C, i
     }
 }
 
-/* Both transforms walk the tile range as segments of one tile row (at most SEG tiles) and
-   vectorise along the row: the horizontal pass reads the row at stride 4 (an interleaved access
-   the compiler turns into shuffles), the vertical pass is contiguous in the tile index. Image
-   borders and padding are handled once per row by copying it into a zero-padded buffer. */
-#define SEG 64
-
-typedef struct { int64_t n, th, tw0, count; } segment;
-
-/* The next segment of [t, t_end): tiles of one row of one image, at most SEG of them. */
-static inline segment next_segment(const lseg_winograd_geometry *g, int64_t t, int64_t t_end) {
-    const int64_t per_image = g->tiles_h * g->tiles_w;
-    segment sg;
-    sg.n = t / per_image;
-    int64_t r = t % per_image;
-    sg.th = r / g->tiles_w;
-    sg.tw0 = r % g->tiles_w;
-    int64_t count = g->tiles_w - sg.tw0;
-    if (count > t_end - t) count = t_end - t;
-    if (count > SEG) count = SEG;
-    sg.count = count;
-    return sg;
-}
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -279,12 +257,7 @@ static inline __attribute__((always_inline)) void input_transform(
         }
         t += cnt;
     }
-    /* Padding columns [t_end - t_begin, ld) are zero so the products over them stay finite. */
-    const int64_t used = t_end - t_begin;
-    if (ld > used) {
-        for (int xi = 0; xi < 36; xi++)
-            for (int64_t c = 0; c < C; c++) memset(v + xi * xi_stride + c * ld + used, 0, sizeof(float) * (size_t)(ld - used));
-    }
+    zero_padding_columns(v, 36, C, ld, t_end - t_begin, xi_stride);
 }
 
 static inline __attribute__((always_inline)) void output_transform(
@@ -339,18 +312,7 @@ static inline __attribute__((always_inline)) void output_transform(
                     out[4 * i + 3] = q + 8.0f * e + m5 + bk;
                 }
                 const int64_t off = (sg.n * K + k) * OHW + (oh0 + r4) * OW + ow0;
-                float *dst = y + off;
-                if (residual) {
-                    const float *res = residual + off;
-                    for (int64_t q = 0; q < cols; q++) out[q] += res[q];
-                }
-                if (act == LSEG_ACT_RELU) {
-                    for (int64_t q = 0; q < cols; q++) dst[q] = out[q] > 0.0f ? out[q] : 0.0f;
-                } else if (act == LSEG_ACT_LEAKYRELU) {
-                    for (int64_t q = 0; q < cols; q++) dst[q] = out[q] >= 0.0f ? out[q] : alpha * out[q];
-                } else {
-                    memcpy(dst, out, sizeof(float) * (size_t)cols);
-                }
+                store_output_row(out, cols, residual ? residual + off : NULL, act, alpha, y + off);
             }
         }
         t += cnt;

@@ -91,25 +91,6 @@ void lseg_winograd6_filter_transform(const float *weight, int64_t K, int64_t C, 
     }
 }
 
-/* Segments of one tile row (at most SEG tiles), as in winograd.c: the horizontal passes read the
-   row at stride 6 from a zero-padded copy, the vertical passes are contiguous in the tile index. */
-#define SEG 64
-
-typedef struct { int64_t n, th, tw0, count; } segment;
-
-static inline segment next_segment(const lseg_winograd_geometry *g, int64_t t, int64_t t_end) {
-    const int64_t per_image = g->tiles_h * g->tiles_w;
-    segment sg;
-    sg.n = t / per_image;
-    int64_t r = t % per_image;
-    sg.th = r / g->tiles_w;
-    sg.tw0 = r % g->tiles_w;
-    int64_t count = g->tiles_w - sg.tw0;
-    if (count > t_end - t) count = t_end - t;
-    if (count > SEG) count = SEG;
-    sg.count = count;
-    return sg;
-}
 
 #ifndef PREFETCH_CHANNELS
 #define PREFETCH_CHANNELS 2
@@ -347,12 +328,7 @@ static inline __attribute__((always_inline)) void input_transform(
         }
         t += cnt;
     }
-    /* Padding columns [t_end - t_begin, ld) are zero so the products over them stay finite. */
-    const int64_t used = t_end - t_begin;
-    if (ld > used) {
-        for (int xi = 0; xi < 64; xi++)
-            for (int64_t c = 0; c < C; c++) memset(v + xi * xi_stride + c * ld + used, 0, sizeof(float) * (size_t)(ld - used));
-    }
+    zero_padding_columns(v, 64, C, ld, t_end - t_begin, xi_stride);
 }
 
 static inline __attribute__((always_inline)) void output_transform(
@@ -396,18 +372,7 @@ static inline __attribute__((always_inline)) void output_transform(
                     for (int j = 0; j < 6; j++) o[j] += bk;
                 }
                 const int64_t off = (sg.n * K + k) * OHW + (oh0 + r) * OW + ow0;
-                float *dst = y + off;
-                if (residual) {
-                    const float *res = residual + off;
-                    for (int64_t q = 0; q < cols; q++) out[q] += res[q];
-                }
-                if (act == LSEG_ACT_RELU) {
-                    for (int64_t q = 0; q < cols; q++) dst[q] = out[q] > 0.0f ? out[q] : 0.0f;
-                } else if (act == LSEG_ACT_LEAKYRELU) {
-                    for (int64_t q = 0; q < cols; q++) dst[q] = out[q] >= 0.0f ? out[q] : alpha * out[q];
-                } else {
-                    memcpy(dst, out, sizeof(float) * (size_t)cols);
-                }
+                store_output_row(out, cols, residual ? residual + off : NULL, act, alpha, y + off);
             }
         }
         t += cnt;
