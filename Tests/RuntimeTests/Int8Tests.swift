@@ -158,11 +158,17 @@ final class Int8Tests: XCTestCase {
         XCTAssertFalse(paths.isEmpty, "no SIMD int8 path detected on this CPU")
         var rng = SeededRandom(seed: 41)
         // The last five take the VNNI path that reads [N, K] weights in place (K % 4 == 0, N % 8 == 0);
-        // the ViT-like 145 tokens end in a 17-token panel (leaky ReLU, then GELU; depth 36 is off the 16-wide quantize).
+        // the ViT-like 145 tokens end in a 16-token panel vector plus one dot-product tail token (leaky ReLU,
+        // then GELU; depth 36 is off the 16-wide quantize).
         let linearShapes = [(23, 19, 45), (1, 70, 33), (40, 1, 7), (9, 33, 128), (37, 64, 96), (1, 8, 4), (70, 40, 12),
                             (145, 40, 64), (145, 96, 36),
                             // VNNI token panels of 48: two full ones; a full one and a 42-token one.
-                            (96, 24, 20), (90, 16, 8)]
+                            (96, 24, 20), (90, 16, 8),
+                            // VNNI dot-product tails (m % 16 <= 4): tail only (1-4 tokens, depths past one and
+                            // off a 64-byte step, masked), 16 + 1, 12 panels + 1 (vitl16), 32 panels + 4 (the
+                            // text tower's 20 x 77), and 160 (no tail, a 16-token partial panel).
+                            (1, 16, 64), (2, 24, 100), (3, 8, 4), (4, 32, 192), (17, 40, 68), (577, 16, 36),
+                            (1540, 8, 20), (160, 16, 12), (21, 8, 260)]
         struct ConvCase { var x: [Int]; var w: [Int]; var attrs: ConvAttrs }
         let convCases = [
             ConvCase(x: [1, 5, 9, 8], w: [7, 5, 3, 3], attrs: ConvAttrs(strides: [1, 2], pads: [1, 1, 1, 1])),
