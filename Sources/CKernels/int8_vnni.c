@@ -286,28 +286,33 @@ VNNI void lseg_i8_vnni_quantize_cols(const float *x, int64_t ldx, int64_t m, int
                                      int64_t panel_begin, int64_t panel_end, uint8_t *cols) {
     const int64_t kp = (k + 3) / 4 * 4, k16 = k / 16 * 16, width = LSEG_I8_VNNI_TOKENS;
     const __m512 vs = _mm512_set1_ps(scale), vz = _mm512_set1_ps((float)zp);
+    const __m128i shifted_zero = _mm_set1_epi8((char)128);
+    /* Four tokens at a time: their 16-value chunks (4 groups of 4 bytes each) are transposed so
+       that each group row gets one 16-byte store of 4 consecutive tokens instead of four 4-byte
+       stores (the stores were a third of the time). */
     for (int64_t pn = panel_begin; pn < panel_end; pn++) {
         uint8_t *panel = cols + pn * kp * width;
-        for (int64_t t = 0; t < width; t++) {
+        for (int64_t t = 0; t < width; t += 4) {
             const int64_t j = pn * width + t;
             uint8_t *dst = panel + t * 4;
-            if (j >= m) {
-                for (int64_t g = 0; g < kp / 4; g++) memset(dst + g * width * 4, 128, 4); /* shifted 0 */
-                continue;
-            }
-            const float *xr = x + j * ldx;
-            /* 16 values are 4 groups of 4 bytes, one per group row (width * 4 bytes) of the panel. */
+            const float *xr[4];
+            for (int u = 0; u < 4; u++) xr[u] = j + u < m ? x + (j + u) * ldx : NULL;
             for (int64_t i = 0; i < k16; i += 16) {
-                const __m128i q = _mm512_cvtepi32_epi8(quantize16(_mm512_loadu_ps(xr + i), vs, vz));
+                __m128i q[4];
+                for (int u = 0; u < 4; u++)
+                    q[u] = xr[u] ? _mm512_cvtepi32_epi8(quantize16(_mm512_loadu_ps(xr[u] + i), vs, vz)) : shifted_zero;
+                /* q[u] = token u's groups g0..g3 (4 bytes each) -> row g: tokens 0..3 of group g. */
+                const __m128i a = _mm_unpacklo_epi32(q[0], q[1]), b = _mm_unpackhi_epi32(q[0], q[1]);
+                const __m128i c = _mm_unpacklo_epi32(q[2], q[3]), e = _mm_unpackhi_epi32(q[2], q[3]);
                 uint8_t *d = dst + (i / 4) * width * 4;
-                int32_t g4[4];
-                _mm_storeu_si128((__m128i *)g4, q);
-                memcpy(d, &g4[0], 4);
-                memcpy(d + width * 4, &g4[1], 4);
-                memcpy(d + width * 8, &g4[2], 4);
-                memcpy(d + width * 12, &g4[3], 4);
+                _mm_storeu_si128((__m128i *)d, _mm_unpacklo_epi64(a, c));
+                _mm_storeu_si128((__m128i *)(d + width * 4), _mm_unpackhi_epi64(a, c));
+                _mm_storeu_si128((__m128i *)(d + width * 8), _mm_unpacklo_epi64(b, e));
+                _mm_storeu_si128((__m128i *)(d + width * 12), _mm_unpackhi_epi64(b, e));
             }
-            for (int64_t i = k16; i < kp; i++) dst[(i / 4) * width * 4 + i % 4] = i < k ? quantize_unsigned(xr[i], scale, zp) : 128;
+            for (int u = 0; u < 4; u++)
+                for (int64_t i = k16; i < kp; i++)
+                    dst[u * 4 + (i / 4) * width * 4 + i % 4] = xr[u] && i < k ? quantize_unsigned(xr[u][i], scale, zp) : 128;
         }
     }
 }
