@@ -158,11 +158,17 @@ final class Int8Tests: XCTestCase {
         XCTAssertFalse(paths.isEmpty, "no SIMD int8 path detected on this CPU")
         var rng = SeededRandom(seed: 41)
         // The last five take the VNNI path that reads [N, K] weights in place (K % 4 == 0, N % 8 == 0);
-        // the ViT-like 145 tokens end in a 17-token panel (leaky ReLU, then GELU; depth 36 is off the 16-wide quantize).
+        // the ViT-like 145 tokens end in a 16-token panel vector plus one dot-product tail token (leaky ReLU,
+        // then GELU; depth 36 is off the 16-wide quantize).
         let linearShapes = [(23, 19, 45), (1, 70, 33), (40, 1, 7), (9, 33, 128), (37, 64, 96), (1, 8, 4), (70, 40, 12),
                             (145, 40, 64), (145, 96, 36),
                             // VNNI token panels of 48: two full ones; a full one and a 42-token one.
-                            (96, 24, 20), (90, 16, 8)]
+                            (96, 24, 20), (90, 16, 8),
+                            // VNNI dot-product tails (m % 16 <= 4): tail only (1-4 tokens, depths past one and
+                            // off a 64-byte step, masked), 16 + 1, 12 panels + 1 (vitl16), 32 panels + 4 (the
+                            // text tower's 20 x 77), and 160 (no tail, a 16-token partial panel).
+                            (1, 16, 64), (2, 24, 100), (3, 8, 4), (4, 32, 192), (17, 40, 68), (577, 16, 36),
+                            (1540, 8, 20), (160, 16, 12), (21, 8, 260)]
         struct ConvCase { var x: [Int]; var w: [Int]; var attrs: ConvAttrs }
         let convCases = [
             ConvCase(x: [1, 5, 9, 8], w: [7, 5, 3, 3], attrs: ConvAttrs(strides: [1, 2], pads: [1, 1, 1, 1])),
@@ -233,6 +239,75 @@ final class Int8Tests: XCTestCase {
                 let prepared = PreparedWeights()
                 XCTAssertEqual(try run(path, prepared: prepared), scalar, name + " prepared")
                 XCTAssertEqual(try run(path, prepared: prepared), scalar, name + " prepared, second run")
+            }
+        }
+    }
+
+    /// The AVX-512 VNNI quantizers (token panels, tail rows, the direct conv's padded layout)
+    /// give the scalar quantizer's bytes (+128, unsigned) on hostile values: NaN, infinities,
+    /// huge values, exact half-integer multiples of the scale and their float neighbours,
+    /// subnormals; scales down to 1e-30 and a subnormal one; odd token counts and depths.
+    func testVNNIQuantizersMatchScalarOnHostileValues() throws {
+        guard lseg_cpu_has_avx512_vnni() != 0 else { throw XCTSkip("no AVX-512 VNNI on this CPU") }
+        var rng = SeededRandom(seed: 77)
+        func hostile(_ n: Int, _ scale: Float) -> [Float] {
+            (0..<n).map { _ in
+                let half = (Float(Int.random(in: -300...300, using: &rng)) + 0.5) * scale
+                switch Int.random(in: 0..<10, using: &rng) {
+                case 0: return .nan
+                case 1: return .infinity
+                case 2: return -.infinity
+                case 3: return Bool.random(using: &rng) ? 3e38 : -3e38
+                case 4: return half
+                case 5: return half.nextUp
+                case 6: return half.nextDown
+                case 7: return 1e-40
+                default: return Float.random(in: -200...200, using: &rng) * scale
+                }
+            }
+        }
+        let tokens = Int(LSEG_I8_VNNI_TOKENS)
+        for scale: Float in [0.01, 1.0 / 3, 2.5 / 255, 7, 1e-30, 1e-39] {
+            for zp: Int32 in [0, 3, 128, 255] {
+                let name = "scale \(scale) zp \(zp)"
+                for (m, k) in [(50, 36), (97, 20), (5, 68)] {
+                    let x = hostile(m * k, scale)
+                    var ref = [Int8](repeating: 0, count: m * k)
+                    lseg_i8_quantize(x, Int64(m * k), scale, zp, &ref)
+                    let panels = (m + tokens - 1) / tokens
+                    var cols = [UInt8](repeating: 0, count: panels * tokens * k)
+                    lseg_i8_vnni_quantize_cols(x, Int64(k), Int64(m), Int64(k), scale, zp, 0, Int64(panels), &cols)
+                    var rows = [UInt8](repeating: 0, count: m * k)
+                    lseg_i8_vnni_quantize_tail(x, Int64(k), Int64(m), Int64(k), scale, zp, &rows)
+                    var panelBad = 0, rowBad = 0, padBad = 0
+                    for j in 0..<(panels * tokens) {
+                        for c in 0..<k {
+                            let v = cols[(j / tokens) * k * tokens + (c / 4) * tokens * 4 + (j % tokens) * 4 + c % 4]
+                            if j >= m { if v != 128 { padBad += 1 }; continue }
+                            let want = UInt8(Int(ref[j * k + c]) + 128)
+                            if v != want { panelBad += 1 }
+                            if rows[j * k + c] != want { rowBad += 1 }
+                        }
+                    }
+                    XCTAssertEqual(panelBad, 0, "\(name) \(m)x\(k) panels")
+                    XCTAssertEqual(padBad, 0, "\(name) \(m)x\(k) panel padding is the shifted zero")
+                    XCTAssertEqual(rowBad, 0, "\(name) \(m)x\(k) tail rows")
+                }
+                // Direct conv layout [Hp][ceil(C/4)][Wp][4], 3x3 window with padding 1.
+                let (c, h, w) = (5, 3, 37)
+                var win = lseg_i8_window(channels: Int64(c), height: Int64(h), width: Int64(w), out_height: Int64(h), out_width: Int64(w),
+                                         kernel_h: 3, kernel_w: 3, stride_h: 1, stride_w: 1, pad_h: 1, pad_w: 1, dilation_h: 1, dilation_w: 1)
+                let x = hostile(c * h * w, scale)
+                var ref = [Int8](repeating: 0, count: c * h * w)
+                lseg_i8_quantize(x, Int64(c * h * w), scale, zp, &ref)
+                var xq = [UInt8](repeating: 0, count: Int(lseg_i8_direct_input_bytes(&win)))
+                lseg_i8_direct_quantize_input(x, &win, scale, zp, 0, Int64((c + 3) / 4), &xq)
+                let wp = w + 2, row = (c + 3) / 4 * wp * 4
+                var bad = 0
+                for ch in 0..<c { for y in 0..<h { for xx in 0..<w {
+                    if xq[(y + 1) * row + (ch / 4) * wp * 4 + (xx + 1) * 4 + ch % 4] != UInt8(Int(ref[(ch * h + y) * w + xx]) + 128) { bad += 1 }
+                } } }
+                XCTAssertEqual(bad, 0, "\(name) direct conv input")
             }
         }
     }

@@ -104,6 +104,19 @@ void lseg_i8_vnni_linear(const int8_t *w, const int32_t *wsum, const uint8_t *co
 void lseg_i8_vnni_quantize_cols(const float *x, int64_t ldx, int64_t m, int64_t k, float scale, int32_t zp,
                                 int64_t panel_begin, int64_t panel_end, uint8_t *cols);
 
+/* The tokens past the last multiple of 16 when there are at most LSEG_I8_VNNI_TAIL_MAX of them
+   (else 0): lseg_i8_vnni_linear then covers only the first M - tail tokens (their panels), and
+   the tail goes through dot products against the weight rows. lseg_i8_vnni_quantize_tail
+   quantizes `count` token rows x[t * ldx + k] to unsigned q rows [count][K] (same rounding as
+   the panels); lseg_i8_vnni_linear_tail writes tokens [j0, j0 + count) from those rows, output
+   channels [i_begin, i_end) (even bounds; N % 8 == 0), with the same floats as the panels. */
+enum { LSEG_I8_VNNI_TAIL_MAX = 4 };
+int64_t lseg_i8_vnni_tail_tokens(int64_t m);
+void lseg_i8_vnni_quantize_tail(const float *x, int64_t ldx, int64_t count, int64_t k, float scale, int32_t zp,
+                                uint8_t *q);
+void lseg_i8_vnni_linear_tail(const int8_t *w, const int32_t *wsum, const uint8_t *q, int64_t j0, int64_t count,
+                              int64_t k, int64_t i_begin, int64_t i_end, const lseg_i8_epilogue *ep);
+
 /* Direct convolution (AVX-512 VNNI only; lseg_i8_path_available(LSEG_I8_AVX512_VNNI) must hold):
    stride 1, one group, 1-D or 2-D (height 1), any kernel size, padding and dilation. No im2col:
    the input is quantized once into a padded, channel-interleaved layout [Hp][ceil(C/4)][Wp][4]

@@ -22,13 +22,18 @@ enum Int8Kernels {
     struct LinearLayout {
         var direct = false
         var rows = 0, cols = 0, sums = 0, scales = 0, bytes = 0
+        /// Direct path: the last `tail` tokens (ViT's class token) go through dot products from
+        /// unsigned rows at `tailRows`; the panels cover the first m - tail.
+        var tail = 0, tailRows = 0
         /// Bytes of the packed weights plus their row sums (the prepared layout).
         var weightBytes = 0
         init(path: Int32, m: Int, n: Int, k: Int) {
             if path == Int32(LSEG_I8_AVX512_VNNI) && k % 4 == 0 && n % 8 == 0 {
                 direct = true
                 let tokens = Int(LSEG_I8_VNNI_TOKENS)
-                sums = align((m + tokens - 1) / tokens * tokens * k)
+                tail = Int(lseg_i8_vnni_tail_tokens(Int64(m)))
+                tailRows = align((m - tail + tokens - 1) / tokens * tokens * k)
+                sums = tailRows + align(tail * k)
                 scales = sums + align(n * 4)
                 bytes = scales + align(n * 4)
                 weightBytes = n * 4
@@ -142,22 +147,36 @@ enum Int8Kernels {
                 lseg_i8_row_sums(weight, Int64(k), Int64(n), Int64(k), dst.assumingMemoryBound(to: Int32.self))
             }.assumingMemoryBound(to: Int32.self)
             let tokens = Int(LSEG_I8_VNNI_TOKENS)
-            let cols = rows.assumingMemoryBound(to: UInt8.self), panels = (m + tokens - 1) / tokens
-            ctx.parallelFor(panels, costPerItem: tokens * 4 * k) { r in
-                lseg_i8_vnni_quantize_cols(x, Int64(k), Int64(m), Int64(k), input.scale, input.zeroPoint,
-                                           Int64(r.lowerBound), Int64(r.upperBound), cols)
+            let tail = layout.tail, mp = m - tail
+            let cols = rows.assumingMemoryBound(to: UInt8.self), panels = (mp + tokens - 1) / tokens
+            let tailRows = (ws + layout.tailRows).assumingMemoryBound(to: UInt8.self)
+            // Item `panels` (when there is a tail) is the tail's rows.
+            let parts = panels + (tail > 0 ? 1 : 0)
+            ctx.parallelFor(parts, costPerItem: tokens * 4 * k) { r in
+                let upper = Swift.min(r.upperBound, panels)
+                if r.lowerBound < upper {
+                    lseg_i8_vnni_quantize_cols(x, Int64(k), Int64(mp), Int64(k), input.scale, input.zeroPoint,
+                                               Int64(r.lowerBound), Int64(upper), cols)
+                }
+                if r.upperBound > panels {
+                    lseg_i8_vnni_quantize_tail(x + mp * k, Int64(k), Int64(tail), Int64(k), input.scale, input.zeroPoint, tailRows)
+                }
             }
             let ep = lseg_i8_epilogue(y: y, ldy: Int64(n), channel_axis: 1, zp_shift: 128 - input.zeroPoint,
                                       rowsum: sums, scale: scales, bias: bias, act: code, alpha: alpha)
-            // Items: 32 output channels x one token panel; channel-major so a thread streams
-            // each weight block once over the few token panels.
+            // Items: 32 output channels x one token panel (or the tail); channel-major so a
+            // thread streams each weight block once over the few token panels.
             let blocks = (n + 31) / 32
-            ctx.parallelForBalanced(blocks * panels, costPerItem: 32 * tokens * k) { r in
+            ctx.parallelForBalanced(blocks * parts, costPerItem: 32 * tokens * k) { r in
                 withUnsafePointer(to: ep) { epp in
                     for item in r {
-                        let blk = item / panels, pn = item % panels
-                        lseg_i8_vnni_linear(weight, sums, cols, Int64(m), Int64(n), Int64(k), Int64(blk * 32),
-                                            Int64(Swift.min(n, blk * 32 + 32)), Int64(pn), Int64(pn + 1), epp)
+                        let blk = item / parts, pn = item % parts
+                        let lo = Int64(blk * 32), hi = Int64(Swift.min(n, blk * 32 + 32))
+                        if pn == panels {
+                            lseg_i8_vnni_linear_tail(weight, sums, tailRows, Int64(mp), Int64(tail), Int64(k), lo, hi, epp)
+                        } else {
+                            lseg_i8_vnni_linear(weight, sums, cols, Int64(mp), Int64(n), Int64(k), lo, hi, Int64(pn), Int64(pn + 1), epp)
+                        }
                     }
                 }
             }
