@@ -123,7 +123,6 @@ LSEG_WINO_AVX512 static void output_row_avx512(const float *e0, const float *e1,
     }
 }
 
-static inline __mmask16 lanes_below(int64_t n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u); }
 
 /* The vertical pass of the input transform in whole vectors, the segment's last partial vector
    stored under a mask (segments are often 8 or 24 tiles: a scalar remainder cost as much as the
@@ -154,7 +153,7 @@ LSEG_WINO_AVX512 static void input_cols_avx512(float h[6][6][SEG], int64_t cnt, 
 LSEG_WINO_AVX512 static void output_channel_avx512(const float *mk, int64_t xi_stride, int64_t cnt, float bk, int rows,
                                                    int64_t cols, const float *res, float *dst, int64_t OW, int act,
                                                    float alpha) {
-    const __m512 bias = _mm512_set1_ps(bk), zero = _mm512_setzero_ps(), slope = _mm512_set1_ps(alpha);
+    const __m512 bias = _mm512_set1_ps(bk), slope = _mm512_set1_ps(alpha);
     for (int64_t i = 0; i < cnt; i += 16) {
         __m512 a[6][4]; /* a[s][r]: output row r of column s after the vertical pass */
         for (int s = 0; s < 6; s++) {
@@ -170,15 +169,8 @@ LSEG_WINO_AVX512 static void output_channel_avx512(const float *mk, int64_t xi_s
             for (int v = 0; v < 4; v++) {
                 const int64_t q0 = 4 * i + 16 * v;
                 if (q0 >= cols) break;
-                const __mmask16 k = lanes_below(cols - q0);
-                __m512 out = z[v];
-                if (res) out = _mm512_add_ps(out, _mm512_maskz_loadu_ps(k, res + r4 * OW + q0));
-                if (act == LSEG_ACT_RELU) {
-                    out = _mm512_max_ps(out, zero);
-                } else if (act == LSEG_ACT_LEAKYRELU) {
-                    out = _mm512_mask_mul_ps(out, _mm512_cmp_ps_mask(out, zero, _CMP_LT_OQ), out, slope);
-                }
-                _mm512_mask_storeu_ps(dst + r4 * OW + q0, k, out);
+                store_output_vector_avx512(z[v], lanes_below(cols - q0), res ? res + r4 * OW + q0 : NULL, act, slope,
+                                           dst + r4 * OW + q0);
             }
         }
     }

@@ -103,7 +103,6 @@ void lseg_winograd6_filter_transform(const float *weight, int64_t K, int64_t C, 
 #include <immintrin.h>
 #define LSEG_WINO6_AVX512 __attribute__((target("avx512f,fma")))
 
-static inline __mmask16 lanes_below(int64_t n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u); }
 
 /* B^T over eight vectors (the same formulas as WINO6_INPUT_1D, with fused multiply-adds). */
 LSEG_WINO6_AVX512 static inline void input_points_avx512(const __m512 d[8], __m512 o[8]) {
@@ -228,7 +227,7 @@ LSEG_WINO6_AVX512 static inline void interleave_tiles_avx512(const __m512 o[6], 
 LSEG_WINO6_AVX512 static void output_channel_avx512(const float *mk, int64_t xi_stride, int64_t cnt, float bk, int rows,
                                                     int64_t cols, const float *res, float *dst, int64_t OW, int act,
                                                     float alpha) {
-    const __m512 bias = _mm512_set1_ps(bk), zero = _mm512_setzero_ps(), slope = _mm512_set1_ps(alpha);
+    const __m512 bias = _mm512_set1_ps(bk), slope = _mm512_set1_ps(alpha);
     for (int64_t i = 0; i < cnt; i += 16) {
         __m512 a[8][6]; /* a[s][r]: output row r of column s after the vertical pass */
         for (int s = 0; s < 8; s++) {
@@ -244,15 +243,8 @@ LSEG_WINO6_AVX512 static void output_channel_avx512(const float *mk, int64_t xi_
             for (int v = 0; v < 6; v++) {
                 const int64_t q0 = 6 * i + 16 * v;
                 if (q0 >= cols) break;
-                const __mmask16 k = lanes_below(cols - q0);
-                __m512 out = z[v];
-                if (res) out = _mm512_add_ps(out, _mm512_maskz_loadu_ps(k, res + r * OW + q0));
-                if (act == LSEG_ACT_RELU) {
-                    out = _mm512_max_ps(out, zero);
-                } else if (act == LSEG_ACT_LEAKYRELU) {
-                    out = _mm512_mask_mul_ps(out, _mm512_cmp_ps_mask(out, zero, _CMP_LT_OQ), out, slope);
-                }
-                _mm512_mask_storeu_ps(dst + r * OW + q0, k, out);
+                store_output_vector_avx512(z[v], lanes_below(cols - q0), res ? res + r * OW + q0 : NULL, act, slope,
+                                           dst + r * OW + q0);
             }
         }
     }

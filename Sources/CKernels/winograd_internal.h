@@ -53,4 +53,25 @@ static inline void store_output_row(float *out, int64_t cols, const float *resid
     }
 }
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+static inline __mmask16 lanes_below(int64_t n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u); }
+
+/* One output vector of a tile row (bias added) to dst under mask k: plus the residual (may be
+   NULL), then ReLU or leaky ReLU (slope = alpha), as store_output_row does for a whole row. */
+__attribute__((target("avx512f,fma"))) static inline void store_output_vector_avx512(__m512 out, __mmask16 k,
+                                                                                   const float *residual, int act,
+                                                                                   __m512 slope, float *dst) {
+    const __m512 zero = _mm512_setzero_ps();
+    if (residual) out = _mm512_add_ps(out, _mm512_maskz_loadu_ps(k, residual));
+    if (act == LSEG_ACT_RELU) {
+        out = _mm512_max_ps(out, zero);
+    } else if (act == LSEG_ACT_LEAKYRELU) {
+        out = _mm512_mask_mul_ps(out, _mm512_cmp_ps_mask(out, zero, _CMP_LT_OQ), out, slope);
+    }
+    _mm512_mask_storeu_ps(dst, k, out);
+}
+#endif
+
 #endif
