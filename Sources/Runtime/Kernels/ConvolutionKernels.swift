@@ -45,7 +45,7 @@ enum ConvolutionKernels {
                                 residual: UnsafePointer<Float>?, y: UnsafeMutablePointer<Float>, activation: Activation,
                                 _ ctx: ExecContext,
                                 _ body: (UnsafePointer<Float>, Activation, ExecContext) throws -> Void) throws {
-        var ctx = ctx, x = x   // ExecContext is a class: a narrowed workspace gets its own instance
+        var ctx = ctx, x = x
         if preRelu {
             let bytes = preActivationCopyBytes(g), count = g.batch * g.inChannels * g.inSize
             guard let ws = ctx.workspace, ctx.workspaceBytes >= bytes else {
@@ -56,10 +56,7 @@ enum ConvolutionKernels {
                 lseg_unary_f32(Int32(LSEG_UN_RELU.rawValue), source + r.lowerBound, copy + r.lowerBound, r.count)
             }
             x = UnsafePointer(copy)
-            let rest = ExecContext(threads: ctx.threads, workspace: ws + bytes, workspaceBytes: ctx.workspaceBytes - bytes,
-                                   prepared: ctx.prepared)
-            rest.constantInputs = ctx.constantInputs
-            ctx = rest
+            ctx = ctx.workspace(after: bytes)
         }
         try body(x, residual == nil ? activation : .none, ctx)
         if let residual {

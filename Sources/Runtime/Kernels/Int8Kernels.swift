@@ -240,9 +240,7 @@ enum Int8Kernels {
         let xt = ws.assumingMemoryBound(to: Float.self)
         let z = (ws + align(s.pixels * s.inChannels * 4)).assumingMemoryBound(to: Float.self)
         let linearOffset = align(s.pixels * s.inChannels * 4) + align(s.pixels * s.rows * 4)
-        let inner = ExecContext(threads: ctx.threads, workspace: ws + linearOffset, workspaceBytes: ctx.workspaceBytes - linearOffset,
-                                prepared: ctx.prepared)
-        inner.constantInputs = ctx.constantInputs
+        let inner = ctx.workspace(after: linearOffset)
         let (c, p, rows, kh, kw, width) = (s.inChannels, s.pixels, s.rows, s.kh, s.kw, s.width)
         let outWidth = width * kw
         for n in 0..<s.batch {

@@ -7,7 +7,6 @@ enum Int8Ops {
     /// path gives exact sums (the VNNI epilogue adds the zero-point term in int32).
     static let maxDepth = Int(Int32.max) / (255 * 128)
 
-    /// The calibrated per-tensor uint8 parameters of the float input.
     /// A fused pre-ReLU needs no work when the input's zero point is 0 (what the quantizer
     /// calibrates for such convs): uint8 quantization then clamps every negative value (and NaN)
     /// to 0 = the code of ReLU's 0, so quantize(x) and quantize(max(x, 0)) are the same bytes.
@@ -15,6 +14,7 @@ enum Int8Ops {
         attrs.conv.preActivation == .relu && attrs.input.zeroPoints == [0]
     }
 
+    /// The calibrated per-tensor uint8 parameters of the float input.
     static func inputQuant(_ q: QuantParams) throws -> (scale: Float, zeroPoint: Int32) {
         guard q.scales.count == 1, q.zeroPoints.count == 1 else {
             throw OpError("input quantization must be per tensor (got \(q.scales.count) scales, \(q.zeroPoints.count) zero points)")

@@ -72,6 +72,16 @@ public final class ExecContext: @unchecked Sendable {
         self.prepared = prepared
     }
 
+    /// A context for a kernel running inside another that keeps its own data in the first `bytes`
+    /// of the workspace: the rest of the workspace, the same threads and prepared weights. A new
+    /// instance, since this one is shared by every step of a session.
+    public func workspace(after bytes: Int) -> ExecContext {
+        let inner = ExecContext(threads: threads, workspace: workspace.map { $0 + bytes },
+                                workspaceBytes: Swift.max(0, workspaceBytes - bytes), prepared: prepared)
+        inner.constantInputs = constantInputs
+        return inner
+    }
+
     /// Runs `body` over `0..<count` split into at most `threads` contiguous chunks.
     /// Small jobs (count * costPerItem under ~32k) run on the calling thread.
     public func parallelFor(_ count: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
