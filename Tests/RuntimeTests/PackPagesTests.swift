@@ -95,4 +95,47 @@ final class PackPagesTests: XCTestCase {
         XCTAssertLessThan(try Self.residentBytes(of: url), 1 << 20, "released pages are no longer resident")
         XCTAssertEqual(w.scalars(as: Int8.self), weight, "a released weight reads the same (paged in from the file)")
     }
+
+    /// A token-embedding-like table: only an axis-0 Gather reads it. It is stored raw although it
+    /// compresses (the same bytes read by a MatMul as well are compressed), and after loading,
+    /// looking up four rows leaves about four rows resident, not the whole table nor the large
+    /// page-cache folios the checksum's sequential read left behind (up to 2 MB each on Linux 6.18).
+    func testLookupTablesAreStoredRawAndOnlyRowsReadBecomeResident() throws {
+        let dir = try folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let rows = 8192, width = 512
+        // Small integers as floats: the exponent plane compresses well.
+        var random = SeededRandom(seed: 11)
+        let values = (0..<rows * width).map { _ in Float(Int(random.next() % 64) - 32) }
+        let table = Tensor.float32(values, shape: [rows, width])
+        let shared = Tensor.float32(Array(values[..<(256 * width)]), shape: [256, width])
+        let ids: [Int64] = [5, 1000, 4000, Int64(rows - 1)]
+        let g = Graph(name: "main",
+                      inputs: [ValueInfo(name: "ids", dtype: .int64, shape: [.fixed(ids.count)]),
+                               ValueInfo(name: "x", dtype: .float32, shape: [.fixed(1), .fixed(256)])],
+                      outputs: [ValueInfo(name: "y", dtype: .float32, shape: [.fixed(ids.count), .fixed(width)]),
+                                ValueInfo(name: "z", dtype: .float32, shape: [.fixed(1), .fixed(width)]),
+                                ValueInfo(name: "s", dtype: .float32, shape: [.fixed(ids.count), .fixed(width)])],
+                      nodes: [Node(name: "lookup", op: .gather(axis: 0), inputs: ["table", "ids"], outputs: ["y"]),
+                              Node(name: "lookup2", op: .gather(axis: 0), inputs: ["shared", "ids_small"], outputs: ["s"]),
+                              Node(name: "mm", op: .matMul, inputs: ["x", "shared"], outputs: ["z"])],
+                      initializers: ["table": table, "shared": shared,
+                                     "ids_small": .int64([0, 1, 2, 255], shape: [ids.count])])
+        let url = dir.appendingPathComponent("t.pack")
+        try Pack.write(Model(graphs: [g]), to: url.path)
+        let entries = Dictionary(uniqueKeysWithValues: try Pack.readDirectory(url.path).tensors.map { ($0.name, $0) })
+        XCTAssertEqual(entries["main/table"]?.codec, .raw, "a table only Gather reads is stored raw")
+        XCTAssertNotEqual(entries["main/shared"]?.codec, .raw, "the same kind of bytes also read by a MatMul compress")
+
+        let (loaded, _) = try Pack.readMapped(url.path)
+        let lg = try XCTUnwrap(loaded.graphs.first)
+        XCTAssertLessThan(try Self.residentBytes(of: url), 1 << 20, "loading leaves the table unresident")
+        let plan = try Plan(graph: lg, inputShapes: ["ids": [ids.count], "x": [1, 256]])
+        let out = try Session(plan: plan, threads: 2).run(["ids": .int64(ids, shape: [ids.count]),
+                                                           "x": .float32([Float](repeating: 1, count: 256), shape: [1, 256])])
+        let y = try XCTUnwrap(out["y"]).scalars(as: Float.self)
+        XCTAssertEqual(y, ids.flatMap { values[Int($0) * width..<(Int($0) + 1) * width] }, "the rows looked up")
+        let resident = try Self.residentBytes(of: url)
+        XCTAssertLessThan(resident, 1 << 20, "four 2 KB rows of a 16 MB table left \(resident) bytes resident")
+    }
 }

@@ -45,6 +45,26 @@ public struct Graph: Sendable {
         for n in nodes { h[n.op.typeName, default: 0] += 1 }
         return h.sorted { $0.key < $1.key }
     }
+
+    /// Initializers read only as the table of an axis-0 Gather, such as a token embedding: a run
+    /// reads a few rows of them. The pack stores them raw and the reader leaves them mapped, so
+    /// only the rows a run reads become resident (CLIP's 49408-token table is 101 MB at width
+    /// 512, of which a batch of labels reads a few hundred KB).
+    /// `ranks` holds the rank of every initializer (the keys are the initializer names).
+    static func lookupTables(nodes: [Node], outputs: [ValueInfo], ranks: [String: Int]) -> Set<String> {
+        var tables = Set<String>(), otherUses = Set(outputs.map(\.name))
+        for n in nodes {
+            for (i, name) in n.inputs.enumerated() {
+                guard let rank = ranks[name] else { continue }
+                if i == 0, case .gather(let axis) = n.op, axis == 0 || axis == -rank {
+                    tables.insert(name)
+                } else {
+                    otherUses.insert(name)
+                }
+            }
+        }
+        return tables.subtracting(otherUses)
+    }
 }
 
 /// Image preprocessing the graph expects: input size and per-channel mean and std

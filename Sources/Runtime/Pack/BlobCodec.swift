@@ -43,9 +43,15 @@ enum BlobCodec {
     static let planeSampleBytes = 64 << 10
     static let planeSampleChunks = 4
 
+    /// The tensor's bytes as they are.
+    static func rawBlob(_ tensor: Tensor) -> EncodedBlob {
+        let raw = UnsafeRawBufferPointer(start: tensor.storage.pointer, count: tensor.byteCount)
+        return EncodedBlob(codec: .raw, compressed: nil, storedSize: raw.count, checksum: PackChecksum.xxh64(raw))
+    }
+
     static func encode(_ tensor: Tensor, options: PackWriteOptions) throws -> EncodedBlob {
         let raw = UnsafeRawBufferPointer(start: tensor.storage.pointer, count: tensor.byteCount)
-        let rawBlob = EncodedBlob(codec: .raw, compressed: nil, storedSize: raw.count, checksum: PackChecksum.xxh64(raw))
+        let rawBlob = rawBlob(tensor)
         if raw.count < options.rawBelowBytes || raw.count == 0 { return rawBlob }
 
         let codec = preferredCodec(for: tensor.dtype, byteCount: raw.count)

@@ -166,6 +166,11 @@ struct PackReader {
         }
         let needed = Set(records.flatMap { $0.initializers.values })
         let entries = info.tensors.filter { needed.contains($0.name) }
+        let rankOf = Dictionary(uniqueKeysWithValues: entries.map { ($0.name, $0.shape.count) })
+        let lookupTables = Set(records.flatMap { r in
+            Graph.lookupTables(nodes: r.nodes, outputs: r.outputs, ranks: r.initializers.compactMapValues { rankOf[$0] })
+                .compactMap { r.initializers[$0] }
+        })
         // The mapping is read-only here and outlives the loop.
         nonisolated(unsafe) let base = file.bytes
         let mapping = file
@@ -189,7 +194,11 @@ struct PackReader {
             // memory holds each weight once rather than twice. A raw blob's pages were touched
             // only by the checksum: drop them too, so a weight becomes resident when a kernel
             // first reads it (from the page cache), not all at once at load.
-            if e.codec != .raw || options.verifyChecksums { mapping.release(offset: e.offset, count: e.storedSize) }
+            if e.codec == .raw && lookupTables.contains(e.name) {
+                mapping.adviseSparseReads(offset: e.offset, count: e.storedSize)
+            } else if e.codec != .raw || options.verifyChecksums {
+                mapping.release(offset: e.offset, count: e.storedSize)
+            }
         }
         var storages: [String: TensorStorage] = [:]
         for (i, e) in entries.enumerated() { storages[e.name] = try results[i]!.get() }

@@ -11,6 +11,8 @@ struct PackWriter {
     private struct Item {
         var entryName: String
         var tensor: Tensor
+        /// Written raw whatever compression would save (see `Graph.lookupTables`).
+        var keepRaw = false
     }
 
     /// Whether a graph has a Conv or QConv with fused attributes a 1.x reader would not see.
@@ -131,6 +133,7 @@ struct PackWriter {
                 throw RuntimeError.badPack(file: path, what: "cannot write: two graphs are named '\(g.name)'")
             }
             var map: [String: String] = [:]
+            let tables = Graph.lookupTables(nodes: g.nodes, outputs: g.outputs, ranks: g.initializers.mapValues(\.shape.count))
             for name in g.initializers.keys.sorted() {
                 let t = g.initializers[name]!
                 let entryName = "\(g.name)/\(name)"
@@ -138,7 +141,7 @@ struct PackWriter {
                     throw RuntimeError.badPack(file: path, what: "cannot write tensor '\(entryName)': storage smaller than its shape")
                 }
                 map[name] = entryName
-                items.append(Item(entryName: entryName, tensor: t))
+                items.append(Item(entryName: entryName, tensor: t, keepRaw: tables.contains(name)))
             }
             records.append(PackGraphRecord(name: g.name, inputs: g.inputs, outputs: g.outputs, nodes: g.nodes,
                                            valueInfo: g.valueInfo, initializers: map))
@@ -174,7 +177,9 @@ struct PackWriter {
         // Each iteration writes only its own slot.
         nonisolated(unsafe) let slots = results
         let work: @Sendable (Int) -> Void = { i in
-            slots[i] = Result { try BlobCodec.encode(batch[i].tensor, options: options) }
+            slots[i] = Result {
+                batch[i].keepRaw ? BlobCodec.rawBlob(batch[i].tensor) : try BlobCodec.encode(batch[i].tensor, options: options)
+            }
         }
         if options.threads <= 1 || batch.count == 1 {
             for i in 0..<batch.count { work(i) }
