@@ -444,7 +444,11 @@ VNNI static inline void NAME(const uint8_t *xq, const int8_t *wb, const direct_g
     const int64_t OW = w->out_width;                                                                       \
     lseg_i8_epilogue e = *ep;                                                                              \
     e.y = ep->y + oh * OW;                                                                                 \
-    for (int64_t r = 0; r < rows; r++) {                                                                   \
+    /* Constant trip count, cut short by rows: fully unrolled, acc stays in registers (a loop to   \
+       `rows` indexed acc at run time, so the compiler kept it on the stack and memset it per tile). */ \
+    _Pragma("clang loop unroll(full)")                                                                     \
+    for (int r = 0; r < 8; r++) {                                                                          \
+        if (r >= rows) break;                                                                              \
         const __m512i corr = _mm512_set1_epi32((int32_t)((uint32_t)ep->rowsum[blk * 8 + r] * 128u));       \
         __m512i out[V];                                                                                    \
         for (int v = 0; v < V; v++) out[v] = _mm512_sub_epi32(acc[r][v], corr);                            \

@@ -55,9 +55,18 @@ LSEG_INLINE void gram_below(float *sd, float *sx, float *sy, const float *a, con
     sd[w - 1] += a[w - 1] * b[w - 1];
 }
 
+/* out += f * a over a source row: one label's dot products, accumulated channel by channel. */
+LSEG_INLINE void gram_axpy(float *out, const float *a, float f, int64_t w) {
+    const gram_v8 fv = {f, f, f, f, f, f, f, f};
+    int64_t j = 0;
+    for (; j + 8 <= w; j += 8) gram_store(out + j, gram_load(out + j) + fv * gram_load(a + j));
+    for (; j < w; j++) out[j] += f * a[j];
+}
+
 LSEG_INLINE void gram_rows_body(const float *restrict x, int64_t channels, int64_t h, int64_t w, int64_t i_begin,
                                 int64_t i_end, float *restrict g0, float *restrict gr, float *restrict gd,
-                                float *restrict gx, float *restrict gy, float *restrict n0, float *restrict scratch) {
+                                float *restrict gx, float *restrict gy, float *restrict n0, const float *restrict features,
+                                int64_t labels, float *restrict proj, float *restrict scratch) {
     const int64_t plane = h * w, band = gram_band(w);
     for (int64_t ib = i_begin; ib < i_end; ib += band) {
         const int64_t ie = ib + band < i_end ? ib + band : i_end, cells = (ie - ib) * w;
@@ -66,6 +75,7 @@ LSEG_INLINE void gram_rows_body(const float *restrict x, int64_t channels, int64
         float *restrict t0 = g0 + ib * w, *restrict tr = gr + ib * w, *restrict td = gd + ib * w;
         float *restrict tx = gx + ib * w, *restrict ty = gy + ib * w;
         for (int64_t j = 0; j < cells; j++) { t0[j] = 0; tr[j] = 0; td[j] = 0; tx[j] = 0; ty[j] = 0; }
+        for (int64_t n = 0; n < labels; n++) memset(proj + n * plane + ib * w, 0, (size_t)cells * sizeof(float));
         for (int64_t c0 = 0; c0 < channels; c0 += GRAM_BLOCK) {
             const int64_t c1 = c0 + GRAM_BLOCK < channels ? c0 + GRAM_BLOCK : channels;
             for (int64_t j = 0; j < cells; j++) { b0[j] = 0; br[j] = 0; bd[j] = 0; bx[j] = 0; by[j] = 0; }
@@ -75,6 +85,7 @@ LSEG_INLINE void gram_rows_body(const float *restrict x, int64_t channels, int64
                     const int64_t o = (i - ib) * w;
                     gram_self(b0 + o, br + o, a, w);
                     if (i + 1 < h) gram_below(bd + o, bx + o, by + o, a, a + w, w);
+                    for (int64_t n = 0; n < labels; n++) gram_axpy(proj + n * plane + i * w, a, features[n * channels + c], w);
                 }
             }
             for (int64_t j = 0; j < cells; j++) { t0[j] += b0[j]; tr[j] += br[j]; td[j] += bd[j]; tx[j] += bx[j]; ty[j] += by[j]; }
@@ -170,8 +181,9 @@ LSEG_INLINE int64_t gram_pixels_body(const float *x, const float *features, int6
 }
 
 static void gram_rows_portable(const float *x, int64_t C, int64_t h, int64_t w, int64_t i0, int64_t i1, float *g0,
-                               float *gr, float *gd, float *gx, float *gy, float *n0, float *s) {
-    gram_rows_body(x, C, h, w, i0, i1, g0, gr, gd, gx, gy, n0, s);
+                               float *gr, float *gd, float *gx, float *gy, float *n0, const float *f, int64_t N,
+                               float *proj, float *s) {
+    gram_rows_body(x, C, h, w, i0, i1, g0, gr, gd, gx, gy, n0, f, N, proj, s);
 }
 static int64_t gram_pixels_portable(const float *x, const float *f, int64_t C, int64_t N, int64_t h, int64_t w,
                                     int64_t H, int64_t W, const int64_t *r0, const int64_t *r1, const float *rw,
@@ -184,8 +196,9 @@ static int64_t gram_pixels_portable(const float *x, const float *f, int64_t C, i
 }
 #if LSEG_X86
 LSEG_AVX2 static void gram_rows_avx2(const float *x, int64_t C, int64_t h, int64_t w, int64_t i0, int64_t i1,
-                                     float *g0, float *gr, float *gd, float *gx, float *gy, float *n0, float *s) {
-    gram_rows_body(x, C, h, w, i0, i1, g0, gr, gd, gx, gy, n0, s);
+                                     float *g0, float *gr, float *gd, float *gx, float *gy, float *n0, const float *f,
+                                     int64_t N, float *proj, float *s) {
+    gram_rows_body(x, C, h, w, i0, i1, g0, gr, gd, gx, gy, n0, f, N, proj, s);
 }
 LSEG_AVX2 static int64_t gram_pixels_avx2(const float *x, const float *f, int64_t C, int64_t N, int64_t h, int64_t w,
                                           int64_t H, int64_t W, const int64_t *r0, const int64_t *r1, const float *rw,
@@ -199,12 +212,16 @@ LSEG_AVX2 static int64_t gram_pixels_avx2(const float *x, const float *f, int64_
 #endif
 
 void lseg_head_gram_rows(const float *x, int64_t channels, int64_t h, int64_t w, int64_t i_begin, int64_t i_end,
-                         float *g0, float *gr, float *gd, float *gx, float *gy, float *n0, float *scratch) {
+                         float *g0, float *gr, float *gd, float *gx, float *gy, float *n0, const float *features,
+                         int64_t labels, float *proj, float *scratch) {
     if (w <= 0 || i_begin >= i_end) return;
 #if LSEG_X86
-    if (lseg_basic_use_avx2()) { gram_rows_avx2(x, channels, h, w, i_begin, i_end, g0, gr, gd, gx, gy, n0, scratch); return; }
+    if (lseg_basic_use_avx2()) {
+        gram_rows_avx2(x, channels, h, w, i_begin, i_end, g0, gr, gd, gx, gy, n0, features, labels, proj, scratch);
+        return;
+    }
 #endif
-    gram_rows_portable(x, channels, h, w, i_begin, i_end, g0, gr, gd, gx, gy, n0, scratch);
+    gram_rows_portable(x, channels, h, w, i_begin, i_end, g0, gr, gd, gx, gy, n0, features, labels, proj, scratch);
 }
 
 int64_t lseg_head_gram_pixels(const float *x, const float *features, int64_t channels, int64_t labels, int64_t h,

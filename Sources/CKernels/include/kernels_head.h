@@ -12,10 +12,13 @@
      gx = <f(i,j), f(i+1,j+1)>, gy = <f(i,j+1), f(i+1,j)>, and n0 = sqrt(g0),
    each an [h, w] plane (entries past the last row or column are 0). Sums run over blocks of
    32 channels added to the totals, so the rounding error grows with C / 32, not C.
-   scratch: lseg_head_gram_rows_scratch(w) floats. */
+   In the same pass over x, proj [labels, h, w] gets each source pixel's dot product with each
+   feature row (features [labels, C]), summed channel by channel: x is read once, not again by a
+   GEMM. scratch: lseg_head_gram_rows_scratch(w) floats. */
 int64_t lseg_head_gram_rows_scratch(int64_t w);
 void lseg_head_gram_rows(const float *x, int64_t channels, int64_t h, int64_t w, int64_t i_begin, int64_t i_end,
-                         float *g0, float *gr, float *gd, float *gx, float *gy, float *n0, float *scratch);
+                         float *g0, float *gr, float *gd, float *gx, float *gy, float *n0, const float *features,
+                         int64_t labels, float *proj, float *scratch);
 
 /* Output rows [r_begin, r_end) of y [labels, H, W]. Row r blends source rows row0[r] and row1[r]
    (row1 is row0 or row0 + 1) with weight row_w[r] on row1; column c likewise with col0, col1,

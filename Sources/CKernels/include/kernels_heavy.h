@@ -50,6 +50,10 @@ void lseg_col2im(const float *col, const lseg_window *w, int64_t c_begin, int64_
 void lseg_conv_transpose_scatter_2d(const float *col, int64_t in_h, int64_t in_w, int64_t kernel_h, int64_t kernel_w,
                                     const float *bias, int64_t c_begin, int64_t c_end, int64_t p_begin, int64_t p_end,
                                     float *y);
+/* The same scatter from the pixel-major product of the int8 path: z[p][c * KH * KW + a * KW + t]
+   for all p = h * in_w + w (row stride ld), channels [c_begin, c_end). */
+void lseg_conv_transpose_scatter_pixels_2d(const float *z, int64_t ld, int64_t in_h, int64_t in_w, int64_t kernel_h,
+                                           int64_t kernel_w, const float *bias, int64_t c_begin, int64_t c_end, float *y);
 
 /* Depthwise 2-D convolution (one filter per channel) for channels [c_begin, c_end).
    x: [C, H, W] (w->image), y: [C, OH, OW] (w->grid), weight: [C, KH, KW]; bias may be NULL. */

@@ -242,7 +242,6 @@ enum Int8Kernels {
         let linearOffset = align(s.pixels * s.inChannels * 4) + align(s.pixels * s.rows * 4)
         let inner = ctx.workspace(after: linearOffset)
         let (c, p, rows, kh, kw, width) = (s.inChannels, s.pixels, s.rows, s.kh, s.kw, s.width)
-        let outWidth = width * kw
         for n in 0..<s.batch {
             let xn = x + n * c * p, yn = y + n * s.outChannels * outPlane
             // [C, pixels] -> [pixels, C] in 32 x 32 blocks.
@@ -260,18 +259,8 @@ enum Int8Kernels {
             try linear(path: path, m: p, n: rows, k: c, x: xt, weight: weight, weightScales: weightScales, bias: nil,
                        input: input, activation: .none, y: z, inner)
             ctx.parallelFor(s.outChannels, costPerItem: outPlane) { r in
-                for co in r {
-                    let b = bias?[co] ?? 0, out = yn + co * outPlane
-                    for h in 0..<s.height {
-                        for i in 0..<kh {
-                            let row = out + (h * kh + i) * outWidth
-                            let src = z + h * width * rows + (co * kh + i) * kw
-                            for w in 0..<width {
-                                for j in 0..<kw { row[w * kw + j] = src[w * rows + j] + b }
-                            }
-                        }
-                    }
-                }
+                lseg_conv_transpose_scatter_pixels_2d(z, Int64(rows), Int64(s.height), Int64(width), Int64(kh), Int64(kw),
+                                                      bias, Int64(r.lowerBound), Int64(r.upperBound), yn)
             }
             if activation != .none {
                 GemmKernels.biasActivation(yn, rows: s.outChannels, cols: outPlane, ld: outPlane, colBias: nil, rowBias: nil, activation, ctx)

@@ -114,14 +114,12 @@ enum NormalizedProjectionKernels {
         let g0 = base, gr = g0 + lp, gd = gr + lp, gx = gd + lp, gy = gx + lp, n0 = gy + lp, proj = n0 + lp
         let scratch = base + g.sharedFloats
         let slots = max(1, min(ctx.threads, (ctx.workspaceBytes / 4 - g.sharedFloats) / g.slotFloats, g.slots))
-        ctx.parallelFor(slots, costPerItem: (h / slots + 1) * w * c * 5) { range in
+        ctx.parallelFor(slots, costPerItem: (h / slots + 1) * w * c * (5 + s.labels)) { range in
             for slot in range {
                 lseg_head_gram_rows(x, Int64(c), Int64(h), Int64(w), Int64(h * slot / slots), Int64(h * (slot + 1) / slots),
-                                    g0, gr, gd, gx, gy, n0, scratch + slot * g.slotFloats)
+                                    g0, gr, gd, gx, gy, n0, features, Int64(s.labels), proj, scratch + slot * g.slotFloats)
             }
         }
-        try GemmKernels.sgemm(transA: false, transB: false, m: s.labels, n: lp, k: c, alpha: 1, a: features, lda: c,
-                              b: x, ldb: lp, beta: 0, c: proj, ldc: lp, threads: ctx.threads)
         let (guardCode, eps): (Int32, Float) = {
             switch attrs.normGuard {
             case .none: return (0, 0)
