@@ -64,8 +64,15 @@ VNNI static inline void store_row(__m512i v0, __m512i v1, int64_t i, int64_t j0,
         }
     }
     float *y = ep->y + i * ep->ldy + j0;
-    _mm512_mask_storeu_ps(y, m0, _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(v0), s0), b0));
-    _mm512_mask_storeu_ps(y + 16, m1, _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(v1), s1), b1));
+    __m512 f0 = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(v0), s0), b0);
+    __m512 f1 = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(v1), s1), b1);
+    if (ep->residual) {
+        const float *r = ep->residual + i * ep->ldy + j0;
+        f0 = _mm512_add_ps(f0, _mm512_maskz_loadu_ps(m0, r));
+        f1 = _mm512_add_ps(f1, _mm512_maskz_loadu_ps(m1, r + 16));
+    }
+    _mm512_mask_storeu_ps(y, m0, f0);
+    _mm512_mask_storeu_ps(y + 16, m1, f1);
 }
 
 /* acc[r][h] = sum over k of a[r * kp + k] (signed, 8 rows) times the unsigned panel b (`width`
@@ -444,6 +451,7 @@ VNNI static inline void NAME(const uint8_t *xq, const int8_t *wb, const direct_g
     const int64_t OW = w->out_width;                                                                       \
     lseg_i8_epilogue e = *ep;                                                                              \
     e.y = ep->y + oh * OW;                                                                                 \
+    if (ep->residual) e.residual = ep->residual + oh * OW;                                                 \
     /* Constant trip count, cut short by rows: fully unrolled, acc stays in registers (a loop to   \
        `rows` indexed acc at run time, so the compiler kept it on the stack and memset it per tile). */ \
     _Pragma("clang loop unroll(full)")                                                                     \

@@ -188,17 +188,24 @@ final class Int8Tests: XCTestCase {
             let g = try Convolution.convGeometry(c.x, c.w, c.attrs)
             let cx = rng.floats(Tensor.elementCount(c.x), -1, 1), cw = quantizedWeight(c.w, &rng)
             let bias = rng.floats(c.w[0]), hasBias = ci % 2 == 0
+            // A residual added before the activation: in the direct path's output stage, after the
+            // products elsewhere; the same floats either way.
+            let residual = ci % 3 != 0 ? rng.floats(g.batch * g.outChannels * g.outSize, -2, 2) : nil
             for zp in [Int32(0), 77, 255] {
                 let q = (scale: Float(2.5) / 255, zeroPoint: zp)
                 func run(_ path: Int32, prepared: PreparedWeights?) throws -> [Float] {
                     let ws = TensorStorage(byteCount: Int8Kernels.ConvLayout(path: path, g).bytes)
                     let ctx = ExecContext(threads: 2, workspace: ws.pointer, workspaceBytes: ws.byteCount, prepared: prepared)
                     var cy = [Float](repeating: .nan, count: g.batch * g.outChannels * g.outSize)
+                    let r = residual ?? []
                     try cx.withUnsafeBufferPointer { xp in
                         try bias.withUnsafeBufferPointer { bp in
-                            try Int8Kernels.conv(path: path, g, x: xp.baseAddress!, weight: cw.weight.data.assumingMemoryBound(to: Int8.self),
-                                                 weightScales: cw.weight.quant!.scales, bias: hasBias ? bp.baseAddress : nil, input: q,
-                                                 activation: acts[ci % acts.count], y: &cy, ctx)
+                            try r.withUnsafeBufferPointer { rp in
+                                try Int8Kernels.conv(path: path, g, x: xp.baseAddress!, weight: cw.weight.data.assumingMemoryBound(to: Int8.self),
+                                                     weightScales: cw.weight.quant!.scales, bias: hasBias ? bp.baseAddress : nil, input: q,
+                                                     activation: acts[ci % acts.count], residual: residual == nil ? nil : rp.baseAddress,
+                                                     y: &cy, ctx)
+                            }
                         }
                     }
                     return cy

@@ -68,8 +68,10 @@ void lseg_i8_im2col_pack(int path, const int8_t *x, const lseg_i8_window *w, int
 /* Row sums of int8 weights w[r * ld + k], k < K, for rows [0, n). */
 void lseg_i8_row_sums(const int8_t *w, int64_t ld, int64_t n, int64_t k, int32_t *sums);
 
-/* Output stage: y[i * ldy + j] = act((acc + zp_shift * rowsum[ch]) * scale[ch] + bias[ch]) with
-   ch = i (channel_axis 0) or j (channel_axis 1); bias may be NULL; zp_shift = 128 - zp. */
+/* Output stage: y[i * ldy + j] = act((acc + zp_shift * rowsum[ch]) * scale[ch] + bias[ch]
+   + residual[i * ldy + j]) with ch = i (channel_axis 0) or j (channel_axis 1); bias may be NULL;
+   zp_shift = 128 - zp. residual (NULL: none) is read by lseg_i8_direct_conv only; every other
+   kernel requires it NULL. */
 typedef struct {
     float *y;
     int64_t ldy;
@@ -80,6 +82,7 @@ typedef struct {
     const float *bias;
     int32_t act;
     float alpha;
+    const float *residual;
 } lseg_i8_epilogue;
 
 /* Computes rows [i_begin, i_end) x panels [panel_begin, panel_end) of the product of packed

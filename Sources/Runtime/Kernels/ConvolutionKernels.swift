@@ -59,14 +59,18 @@ enum ConvolutionKernels {
             ctx = ctx.workspace(after: bytes)
         }
         try body(x, residual == nil ? activation : .none, ctx)
-        if let residual {
-            let count = g.batch * g.outChannels * g.outSize
-            ctx.parallelFor(count, costPerItem: 1) { r in
-                lseg_binary_f32(Int32(LSEG_BIN_ADD.rawValue), y + r.lowerBound, 1, residual + r.lowerBound, 1, y + r.lowerBound, r.count)
-            }
-            GemmKernels.biasActivation(y, rows: g.batch * g.outChannels, cols: g.outSize, ld: g.outSize, colBias: nil,
-                                       rowBias: nil, activation, ctx)
+        if let residual { addResidual(g, y: y, residual, activation, ctx) }
+    }
+
+    /// y = activation(y + residual) over the whole output of `g`.
+    static func addResidual(_ g: Convolution.Geometry, y: UnsafeMutablePointer<Float>, _ residual: UnsafePointer<Float>,
+                            _ activation: Activation, _ ctx: ExecContext) {
+        let count = g.batch * g.outChannels * g.outSize
+        ctx.parallelFor(count, costPerItem: 1) { r in
+            lseg_binary_f32(Int32(LSEG_BIN_ADD.rawValue), y + r.lowerBound, 1, residual + r.lowerBound, 1, y + r.lowerBound, r.count)
         }
+        GemmKernels.biasActivation(y, rows: g.batch * g.outChannels, cols: g.outSize, ld: g.outSize, colBias: nil,
+                                   rowBias: nil, activation, ctx)
     }
 
     private static func convUnfused(_ g: Convolution.Geometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,

@@ -163,7 +163,7 @@ enum Int8Kernels {
                 }
             }
             let ep = lseg_i8_epilogue(y: y, ldy: Int64(n), channel_axis: 1, zp_shift: 128 - input.zeroPoint,
-                                      rowsum: sums, scale: scales, bias: bias, act: code, alpha: alpha)
+                                      rowsum: sums, scale: scales, bias: bias, act: code, alpha: alpha, residual: nil)
             // Items: 32 output channels x one token panel (or the tail); channel-major so a
             // thread streams each weight block once over the few token panels.
             let blocks = (n + 31) / 32
@@ -197,7 +197,7 @@ enum Int8Kernels {
         }
         let sums = (packed + colBytes).assumingMemoryBound(to: Int32.self)
         let ep = lseg_i8_epilogue(y: y, ldy: Int64(n), channel_axis: 1, zp_shift: 128 - input.zeroPoint,
-                                  rowsum: sums, scale: scales, bias: bias, act: code, alpha: alpha)
+                                  rowsum: sums, scale: scales, bias: bias, act: code, alpha: alpha, residual: nil)
         gemm(path: path, rows: rows, cols: packed, m: m, n: n, k: k, epilogue: ep, ctx)
     }
 
@@ -270,7 +270,8 @@ enum Int8Kernels {
 
     static func conv(path: Int32, _ g: Convolution.Geometry, x: UnsafePointer<Float>, weight: UnsafePointer<Int8>,
                      weightScales: [Float], bias: UnsafePointer<Float>?, input: (scale: Float, zeroPoint: Int32),
-                     activation: Activation, y: UnsafeMutablePointer<Float>, _ ctx: ExecContext) throws {
+                     activation: Activation, residual: UnsafePointer<Float>? = nil, y: UnsafeMutablePointer<Float>,
+                     _ ctx: ExecContext) throws {
         let p = g.outSize, cout = g.outChannels, c = g.inChannels, inSize = g.inSize
         let cg = c / g.group, mg = cout / g.group, k = cg * g.kernelSize
         if p == 0 || cout == 0 || g.batch == 0 { return }
@@ -299,9 +300,10 @@ enum Int8Kernels {
                         lseg_i8_direct_quantize_input(xn, win, input.scale, input.zeroPoint, Int64(r.lowerBound),
                                                       Int64(r.upperBound), xq)
                     }
+                    // The residual is added in the tiles' output stage, before the activation.
                     var ep = lseg_i8_epilogue(y: y + n * cout * p, ldy: Int64(p), channel_axis: 0,
                                               zp_shift: 128 - input.zeroPoint, rowsum: sums, scale: scales,
-                                              bias: bias, act: code, alpha: alpha)
+                                              bias: bias, act: code, alpha: alpha, residual: residual.map { $0 + n * cout * p })
                     withUnsafePointer(to: &ep) { epp in
                         ctx.parallelForBalanced(outH, costPerItem: outW * cout * k) { r in
                             lseg_i8_direct_conv(xq, packed, Int64(cout), win, Int64(r.lowerBound), Int64(r.upperBound), epp)
@@ -325,6 +327,8 @@ enum Int8Kernels {
             && g.padBegin.allSatisfy { $0 == 0 } && g.padEnd.allSatisfy { $0 == 0 }
         let pad = Int8(truncatingIfNeeded: input.zeroPoint - 128)
         let nr = Int(lseg_i8_nr(path))
+        // With a residual, the activation waits for the add after all products.
+        let (tileCode, tileAlpha) = residual == nil ? (code, alpha) : Activation.none.kernelCode
 
         for n in 0..<g.batch {
             let xn = x + n * c * inSize
@@ -352,11 +356,12 @@ enum Int8Kernels {
                     let ep = lseg_i8_epilogue(y: y + (n * cout + gi * mg) * p + p0, ldy: Int64(p), channel_axis: 0,
                                               zp_shift: 128 - input.zeroPoint, rowsum: sums + gi * mg,
                                               scale: scales + gi * mg, bias: bias.map { $0 + gi * mg },
-                                              act: code, alpha: alpha)
+                                              act: tileCode, alpha: tileAlpha, residual: nil)
                     gemm(path: path, rows: packed + gi * rowsPerGroup, cols: cols, m: mg, n: len, k: k, epilogue: ep, ctx)
                     p0 += len
                 }
             }
         }
+        if let residual { ConvolutionKernels.addResidual(g, y: y, residual, activation, ctx) }
     }
 }

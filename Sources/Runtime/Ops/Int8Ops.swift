@@ -170,13 +170,14 @@ enum Int8Ops {
             let residual = inputs.count > 3 ? inputs[3] : nil
             try Convolution.checkFusedInputs(attrs.conv, residual.map { ($0.dtype, $0.shape) }, inputCount: inputs.count,
                                              output: g.output)
-            let weight = try w.pointer(Int8.self), biasPointer = try bias?.pointer(Float.self), out = try y.pointer(Float.self)
+            let weight = w.pointer(Int8.self), biasPointer = bias?.pointer(Float.self), out = y.pointer(Float.self)
+            let residualPointer = residual?.pointer(Float.self)
+            // The residual goes to the kernel, which adds it in its output stage (direct path) or after.
             try ConvolutionKernels.withFusedExtras(g, x: x.pointer(Float.self),
                                                    preRelu: attrs.conv.preActivation == .relu && !quantizationIsReLU(attrs),
-                                                   residual: residual?.pointer(Float.self), y: out,
-                                                   activation: attrs.conv.activation, ctx) { x, activation, ctx in
+                                                   residual: nil, y: out, activation: attrs.conv.activation, ctx) { x, activation, ctx in
                 try Int8Kernels.conv(path: Int8Kernels.path, g, x: x, weight: weight, weightScales: scales, bias: biasPointer,
-                                     input: q, activation: activation, y: out, ctx)
+                                     input: q, activation: activation, residual: residualPointer, y: out, ctx)
             }
         case .qConvTranspose(let attrs):
             let q = try inputQuant(attrs.input)
