@@ -160,10 +160,21 @@ VNNI static inline void transpose_8x16(const __m512i r[8], __m512i out[8]) {
     }
 }
 
+/* Stores the transposed vector q of token group h: tokens t0 and t0 + 4, 8 channels from i each
+   (q even: t0 = 16 h + q / 2; q odd: t0 = 16 h + 8 + q / 2), those below nc. */
+VNNI static inline void store_token_pair(const lseg_i8_epilogue *ep, int64_t j0, int64_t i, int64_t nc, int h, int q,
+                                         __m512 v) {
+    const int64_t jj = q / 2, t0 = 16 * h + (q % 2 ? 8 : 0) + jj, t1 = t0 + 4;
+    float *y = ep->y + (j0 + t0) * ep->ldy + i;
+    if (t0 < nc) _mm256_storeu_ps(y, _mm512_castps512_ps256(v));
+    if (t1 < nc) _mm256_storeu_pd((double *)(y + 4 * ep->ldy), _mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+}
+
 VNNI void lseg_i8_vnni_linear(const int8_t *w, const int32_t *wsum, const uint8_t *cols, int64_t m, int64_t n,
                               int64_t k, int64_t i_begin, int64_t i_end, int64_t panel_begin, int64_t panel_end,
                               const lseg_i8_epilogue *ep) {
     const int64_t kp = k, width = LSEG_I8_VNNI_TOKENS;
+    const int gelu = ep->act == LSEG_ACT_GELU;
     if (i_end > n) i_end = n;
     for (int64_t pn = panel_begin; pn < panel_end; pn++) {
         const uint8_t *b = cols + pn * kp * width;
@@ -191,22 +202,27 @@ VNNI void lseg_i8_vnni_linear(const int8_t *w, const int32_t *wsum, const uint8_
             const __m512i off = _mm512_broadcast_i64x4(off8);
             const __m512 sc = _mm512_castsi512_ps(_mm512_broadcast_i64x4(sc8));
             const __m512 bi = _mm512_castsi512_ps(_mm512_broadcast_i64x4(bi8));
+            /* GELU (ViT's fc1) runs on the tile's values gathered in one contiguous block, by the same
+               function as every other path: applied to y afterwards, it would first copy the
+               32-channel-wide rows of this item out of y and back. */
+            float staged[3][8][16];
             for (int h = 0; h < vectors; h++) {
                 __m512i rows[8], tok[8];
                 for (int r = 0; r < 8; r++) rows[r] = acc[r][h];
                 transpose_8x16(rows, tok);
                 for (int q = 0; q < 8; q++) {
-                    /* tok[q] holds tokens base and base + 4 (q even: j = q / 2, base = j;
-                       q odd: base = 8 + j). */
-                    const int64_t jj = q / 2, t0 = 16 * h + (q % 2 ? 8 : 0) + jj, t1 = t0 + 4;
                     const __m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(tok[q], off)), sc), bi);
-                    float *y = ep->y + (j0 + t0) * ep->ldy + i;
-                    if (t0 < nc) _mm256_storeu_ps(y, _mm512_castps512_ps256(v));
-                    if (t1 < nc) _mm256_storeu_pd((double *)(y + 4 * ep->ldy), _mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+                    if (gelu) _mm512_storeu_ps(staged[h][q], v);
+                    else store_token_pair(ep, j0, i, nc, h, q, v);
                 }
             }
+            if (gelu) {
+                lseg_bias_activation(&staged[0][0][0], 1, vectors * 8 * 16, vectors * 8 * 16, NULL, NULL, LSEG_ACT_GELU, 0.0f);
+                for (int h = 0; h < vectors; h++)
+                    for (int q = 0; q < 8; q++) store_token_pair(ep, j0, i, nc, h, q, _mm512_loadu_ps(staged[h][q]));
+            }
         }
-        if (ep->act != LSEG_ACT_NONE)
+        if (ep->act != LSEG_ACT_NONE && !gelu)
             lseg_bias_activation(ep->y + j0 * ep->ldy + i_begin, nc, i_end - i_begin, ep->ldy, NULL, NULL, ep->act, ep->alpha);
     }
 }
