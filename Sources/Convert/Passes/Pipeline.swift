@@ -73,6 +73,8 @@ public enum Pipeline {
                 passes.append(try ConvBatchNormFusion.run(&g))
                 passes.append(ActivationFusion.run(&g))
                 passes.append(PointwiseConvBeforeResize.run(&g))
+                // Two 1x1 convs the move above left adjacent (DPT's out_conv, LSeg's head1) become one.
+                passes.append(PointwiseConvFolding.run(&g))
                 // After the move above: a 1x1 conv that would take an Add's residual must first
                 // move before its Resize (DPT's out_conv, then the next block's skip Add).
                 passes.append(ConvResidualFusion.run(&g))
