@@ -254,6 +254,39 @@ final class Int8Tests: XCTestCase {
     /// give the scalar quantizer's bytes (+128, unsigned) on hostile values: NaN, infinities,
     /// huge values, exact half-integer multiples of the scale and their float neighbours,
     /// subnormals; scales down to 1e-30 and a subnormal one; odd token counts and depths.
+    /// QConvTranspose runs as a direct 1x1 convolution on the VNNI path and as a QLinear of the
+    /// transposed input elsewhere: the same floats on every path (kernel 4x4 as DPT's, 2x2, 2x3,
+    /// batch 2, with and without bias and activation).
+    func testQConvTransposeIdenticalAcrossPaths() throws {
+        var rng = SeededRandom(seed: 41)
+        let paths = [Int32(LSEG_I8_AVX2), Int32(LSEG_I8_AVX512_VNNI), Int32(LSEG_I8_NEON), Int32(LSEG_I8_NEON_DOT)]
+            .filter { lseg_i8_path_available($0) != 0 }
+        let cases = [(1, 16, 3, 5, 8, 4, 4), (2, 12, 4, 3, 5, 2, 2), (1, 8, 2, 50, 3, 2, 3), (1, 32, 6, 6, 32, 2, 2)]
+        for (ci, (n, cin, h, w, cout, kh, kw)) in cases.enumerated() {
+            let s = Int8Ops.TransposeShapes(batch: n, inChannels: cin, height: h, width: w, outChannels: cout, kh: kh, kw: kw)
+            let x = rng.floats(n * cin * h * w, -1, 1), weight = quantizedWeight([s.rows, cin], &rng), bias = rng.floats(cout)
+            let q = try Int8Ops.inputQuant(inputQuant(x))
+            let activation: Activation = ci % 2 == 0 ? .none : .relu
+            func run(_ path: Int32) throws -> [Float] {
+                let ws = TensorStorage(byteCount: Int8Kernels.convTransposeWorkspace(path: path, s))
+                let ctx = ExecContext(threads: 2, workspace: ws.pointer, workspaceBytes: ws.byteCount)
+                var y = [Float](repeating: .nan, count: Tensor.elementCount(s.output))
+                try x.withUnsafeBufferPointer { xp in
+                    try bias.withUnsafeBufferPointer { bp in
+                        try Int8Kernels.convTranspose(path: path, s, x: xp.baseAddress!,
+                                                      weight: weight.weight.data.assumingMemoryBound(to: Int8.self),
+                                                      weightScales: weight.weight.quant!.scales, bias: ci < 2 ? bp.baseAddress : nil,
+                                                      input: q, activation: activation, y: &y, ctx)
+                    }
+                }
+                return y
+            }
+            let scalar = try run(Int32(LSEG_I8_SCALAR))
+            XCTAssertFalse(scalar.contains { $0.isNaN }, "case \(ci): every output written")
+            for path in paths { XCTAssertEqual(try run(path), scalar, "case \(ci) \(Int8Kernels.pathName(path))") }
+        }
+    }
+
     func testVNNIQuantizersMatchScalarOnHostileValues() throws {
         guard lseg_cpu_has_avx512_vnni() != 0 else {
             // Without VNNI these quantizers are never dispatched: that much must hold here.
