@@ -254,9 +254,8 @@ final class Int8Tests: XCTestCase {
     /// give the scalar quantizer's bytes (+128, unsigned) on hostile values: NaN, infinities,
     /// huge values, exact half-integer multiples of the scale and their float neighbours,
     /// subnormals; scales down to 1e-30 and a subnormal one; odd token counts and depths.
-    /// QConvTranspose runs as a direct 1x1 convolution on the VNNI path and as a QLinear of the
-    /// transposed input elsewhere: the same floats on every path (kernel 4x4 as DPT's, 2x2, 2x3,
-    /// batch 2, with and without bias and activation).
+    /// QConvTranspose (a QLinear of the transposed input, then the scatter): the same floats on
+    /// every path (kernel 4x4 as DPT's, 2x2, 2x3, batch 2, with and without bias and activation).
     func testQConvTransposeIdenticalAcrossPaths() throws {
         var rng = SeededRandom(seed: 41)
         let paths = [Int32(LSEG_I8_AVX2), Int32(LSEG_I8_AVX512_VNNI), Int32(LSEG_I8_NEON), Int32(LSEG_I8_NEON_DOT)]

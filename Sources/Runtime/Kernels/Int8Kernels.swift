@@ -221,51 +221,22 @@ enum Int8Kernels {
         lseg_i8_row_sums(weight, Int64(k), Int64(group * mg), Int64(k), sums)
     }
 
-    /// The weights [Cout * kh * kw, Cin] as a 1x1 convolution's over one image of x (Cout * kh * kw
-    /// output channels, one per tap), when the direct (VNNI) path takes it; nil otherwise.
-    static func convTransposeAsPointwise(path: Int32, _ s: Int8Ops.TransposeShapes) -> Convolution.Geometry? {
-        guard path == Int32(LSEG_I8_AVX512_VNNI), s.pixels > 0, s.rows > 0, s.inChannels > 0,
-              let g = try? Convolution.convGeometry([1, s.inChannels, s.height, s.width], [s.rows, s.inChannels, 1, 1], ConvAttrs()),
-              ConvLayout(path: path, g).direct else { return nil }
-        return g
-    }
-
-    /// Bytes QConvTranspose needs: as a 1x1 convolution, its channel-major product and the
-    /// convolution's workspace; otherwise the input transposed to pixel rows, the pixel-major
-    /// product and QLinear's own workspace after them.
+    /// Bytes QConvTranspose needs: the input transposed to pixel rows, the pixel-major product
+    /// and QLinear's own workspace after them.
     static func convTransposeWorkspace(path: Int32, _ s: Int8Ops.TransposeShapes) -> Int {
-        if let g = convTransposeAsPointwise(path: path, s) { return align(s.pixels * s.rows * 4) + ConvLayout(path: path, g).bytes }
-        return align(s.pixels * s.inChannels * 4) + align(s.pixels * s.rows * 4)
+        align(s.pixels * s.inChannels * 4) + align(s.pixels * s.rows * 4)
             + LinearLayout(path: path, m: s.pixels, n: s.rows, k: s.inChannels).bytes
     }
 
-    /// QConvTranspose (see Op.qConvTranspose): per image, one product of the weights with x
-    /// (as a direct 1x1 convolution into [Cout * kh * kw, pixels]; or, on other paths, x
-    /// transposed to [pixels, Cin] and one QLinear product [pixels, Cout * kh * kw]), per-row
-    /// scales in its epilogue, then every output written once from it with the bias added.
+    /// QConvTranspose (see Op.qConvTranspose): per image, x transposed to [pixels, Cin], one
+    /// QLinear product [pixels, Cout * kh * kw] (its kernels, its epilogue: per-row scales), then
+    /// every output written once from it with the bias added.
     static func convTranspose(path: Int32, _ s: Int8Ops.TransposeShapes, x: UnsafePointer<Float>, weight: UnsafePointer<Int8>,
                               weightScales: [Float], bias: UnsafePointer<Float>?, input: (scale: Float, zeroPoint: Int32),
                               activation: Activation, y: UnsafeMutablePointer<Float>, _ ctx: ExecContext) throws {
         let outPlane = s.pixels * s.kh * s.kw
         if s.batch == 0 || s.outChannels == 0 || outPlane == 0 { return }
         let ws = try workspace(ctx, convTransposeWorkspace(path: path, s), "QConvTranspose")
-        if let g = convTransposeAsPointwise(path: path, s) {
-            let z = ws.assumingMemoryBound(to: Float.self), inner = ctx.workspace(after: align(s.pixels * s.rows * 4))
-            for n in 0..<s.batch {
-                let yn = y + n * s.outChannels * outPlane
-                try conv(path: path, g, x: x + n * s.inChannels * s.pixels, weight: weight, weightScales: weightScales, bias: nil,
-                         input: input, activation: .none, y: z, inner)
-                ctx.parallelFor(s.outChannels, costPerItem: outPlane) { r in
-                    lseg_conv_transpose_scatter_2d(z, Int64(s.height), Int64(s.width), Int64(s.kh), Int64(s.kw), bias,
-                                                   Int64(r.lowerBound), Int64(r.upperBound), 0, Int64(s.pixels), yn)
-                }
-                if activation != .none {
-                    GemmKernels.biasActivation(yn, rows: s.outChannels, cols: outPlane, ld: outPlane, colBias: nil, rowBias: nil,
-                                               activation, ctx)
-                }
-            }
-            return
-        }
         let xt = ws.assumingMemoryBound(to: Float.self)
         let z = (ws + align(s.pixels * s.inChannels * 4)).assumingMemoryBound(to: Float.self)
         let linearOffset = align(s.pixels * s.inChannels * 4) + align(s.pixels * s.rows * 4)
