@@ -44,8 +44,11 @@ struct Bench: ParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
-    @Flag(help: "After timing, profile one run: time per op type and the 20 slowest nodes, GFLOP/s of GEMMs and convolutions.")
+    @Flag(help: "After timing, profile one run: time per op type and the slowest nodes, GFLOP/s of GEMMs and convolutions.")
     var profile = false
+
+    @Option(help: "Slowest nodes the profile lists.")
+    var profileNodes = 20
 
     func run() throws {
         do {
@@ -84,7 +87,7 @@ struct Bench: ParsableCommand {
             print(String(format: "    %-20@ %8.1f ms %5.1f%%  %4d nodes%@", op as NSString, e.ms, e.ms / total * 100, e.count, rate))
         }
         print("  slowest nodes:")
-        for n in perNode.sorted(by: { $0.ms > $1.ms }).prefix(Int(ProcessInfo.processInfo.environment["LSEG_PROFILE_NODES"] ?? "") ?? 20) {
+        for n in perNode.sorted(by: { $0.ms > $1.ms }).prefix(max(0, profileNodes)) {
             let rate = n.gflop > 0 ? String(format: " %.1f GFLOP/s", n.gflop / (n.ms / 1000)) : ""
             print(String(format: "    %8.2f ms  %@ (%@)%@", n.ms, n.name, n.op, rate))
         }
