@@ -485,10 +485,65 @@ VNNI static inline void NAME(const uint8_t *xq, const int8_t *wb, const direct_g
 DIRECT_TILE(direct_tile_32, 2)
 DIRECT_TILE(direct_tile_48, 3)
 
+/* Narrow outputs (OW <= 16, e.g. the 12 x 12 token grid of ViT-B/32 at 384): one tile is 8 output
+   channels x three output rows from oh (`count` <= 3 of them real) x 16 positions, one vector per
+   row, so a 12-wide row fills 12 of its 16 lanes rather than 12 of a 32-wide tile's 32. Lanes past
+   OW read the next padded columns (or the next group's; the input's 256-byte tail covers the
+   last) and are never stored. A missing row repeats row oh and is not stored. */
+VNNI static void direct_tile_rows(const uint8_t *xq, const int8_t *wb, const direct_geometry *g, const lseg_i8_window *w,
+                                  int64_t oh, int64_t count, int64_t blk, int64_t cout, const lseg_i8_epilogue *ep) {
+    __m512i acc[8][3];
+    for (int r = 0; r < 8; r++) for (int v = 0; v < 3; v++) acc[r][v] = _mm512_setzero_si512();
+    for (int64_t kh = 0; kh < w->kernel_h; kh++) {
+        for (int64_t kw = 0; kw < w->kernel_w; kw++) {
+            const uint8_t *src[3];
+            for (int v = 0; v < 3; v++)
+                src[v] = xq + (oh + (v < count ? v : 0) + kh * w->dilation_h) * g->row + kw * w->dilation_w * 4;
+            const int8_t *wt = wb + (kh * w->kernel_w + kw) * g->c4 * 32;
+            for (int64_t cg = 0; cg < g->c4; cg++) {
+                __m512i bv[3];
+                for (int v = 0; v < 3; v++) bv[v] = _mm512_loadu_si512(src[v] + cg * g->group);
+                for (int r = 0; r < 8; r++) {
+                    const __m512i av = _mm512_set1_epi32(load4(wt + cg * 32 + r * 4));
+                    for (int v = 0; v < 3; v++) acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], bv[v], av);
+                }
+            }
+        }
+    }
+    const int64_t rows = cout - blk * 8 < 8 ? cout - blk * 8 : 8, OW = w->out_width;
+    /* Constant trip counts cut short at run time, fully unrolled: acc stays in registers. */
+    _Pragma("clang loop unroll(full)")
+    for (int v = 0; v < 3; v++) {
+        if (v >= count) break;
+        lseg_i8_epilogue e = *ep;
+        e.y = ep->y + (oh + v) * OW;
+        if (ep->residual) e.residual = ep->residual + (oh + v) * OW;
+        _Pragma("clang loop unroll(full)")
+        for (int r = 0; r < 8; r++) {
+            if (r >= rows) break;
+            const __m512i corr = _mm512_set1_epi32((int32_t)((uint32_t)ep->rowsum[blk * 8 + r] * 128u));
+            const __m512i out = _mm512_sub_epi32(acc[r][v], corr);
+            store_row(out, out, blk * 8 + r, 0, OW, &e, NULL, 0);
+        }
+        if (ep->act != LSEG_ACT_NONE)
+            lseg_bias_activation(e.y + blk * 8 * ep->ldy, rows, OW, ep->ldy, NULL, NULL, ep->act, ep->alpha);
+    }
+}
+
+int64_t lseg_i8_direct_rows_per_tile(const lseg_i8_window *w) { return w->out_width <= 16 ? 3 : 1; }
+
 VNNI void lseg_i8_direct_conv(const uint8_t *xq, const void *packed, int64_t cout, const lseg_i8_window *w,
                               int64_t oh_begin, int64_t oh_end, const lseg_i8_epilogue *ep) {
     const direct_geometry g = direct_geom(w);
     const int64_t OW = w->out_width, blocks = (cout + 7) / 8;
+    if (OW <= 16) {
+        for (int64_t oh = oh_begin; oh < oh_end; oh += 3) {
+            const int64_t count = oh_end - oh < 3 ? oh_end - oh : 3;
+            for (int64_t blk = 0; blk < blocks; blk++)
+                direct_tile_rows(xq, (const int8_t *)packed + blk * g.kd * 32, &g, w, oh, count, blk, cout, ep);
+        }
+        return;
+    }
     for (int64_t oh = oh_begin; oh < oh_end; oh++) {
         for (int64_t ow0 = 0; ow0 < OW;) {
             /* 48-wide tiles while more than 32 positions remain, then one 32-wide. */
@@ -529,6 +584,7 @@ void lseg_i8_vnni_quantize_tail(const float *x, int64_t ldx, int64_t count, int6
     (void)x; (void)ldx; (void)count; (void)k; (void)scale; (void)zp; (void)q;
 }
 int lseg_i8_direct_supported(const lseg_i8_window *w) { (void)w; return 0; }
+int64_t lseg_i8_direct_rows_per_tile(const lseg_i8_window *w) { (void)w; return 1; }
 int64_t lseg_i8_direct_input_bytes(const lseg_i8_window *w) { (void)w; return 0; }
 int64_t lseg_i8_direct_weights_bytes(int64_t cout, const lseg_i8_window *w) { (void)cout; (void)w; return 0; }
 void lseg_i8_direct_pack_weights(const int8_t *w, int64_t cout, const lseg_i8_window *win, void *packed) {

@@ -182,6 +182,9 @@ final class Int8Tests: XCTestCase {
             // Direct path rows of 48-position tiles: 100 = 48 + 48 + a 32-wide tile of 4; 81 = 48 + 33.
             ConvCase(x: [1, 8, 3, 100], w: [10, 8, 3, 3], attrs: ConvAttrs(pads: [1, 1, 1, 1])),
             ConvCase(x: [1, 5, 2, 81], w: [9, 5, 1, 3], attrs: ConvAttrs(pads: [0, 1, 0, 1])),
+            // Narrow rows (direct path stacks three 16-lane rows per tile): 13 rows = 4 tiles + 1, 12 wide, 16 wide.
+            ConvCase(x: [1, 12, 13, 12], w: [20, 12, 3, 3], attrs: ConvAttrs(pads: [1, 1, 1, 1])),
+            ConvCase(x: [1, 7, 5, 16], w: [9, 7, 1, 1], attrs: ConvAttrs()),
         ]
         let acts: [Activation] = [.gelu, .none, .relu, .leakyRelu(alpha: 0.2)]
         for (ci, c) in convCases.enumerated() {

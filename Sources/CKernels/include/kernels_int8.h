@@ -136,6 +136,9 @@ void lseg_i8_direct_pack_weights(const int8_t *w, int64_t cout, const lseg_i8_wi
 /* Quantizes float x [C][H][W] into the padded layout, channel groups [g_begin, g_end). */
 void lseg_i8_direct_quantize_input(const float *x, const lseg_i8_window *w, float scale, int32_t zp,
                                    int64_t g_begin, int64_t g_end, uint8_t *xq);
+/* Output rows a tile covers: 3 for outputs at most 16 wide (one 16-lane vector per row), else 1.
+   Callers splitting rows among threads should split in multiples of it. */
+int64_t lseg_i8_direct_rows_per_tile(const lseg_i8_window *w);
 /* Output rows [oh_begin, oh_end) for all Cout channels. */
 void lseg_i8_direct_conv(const uint8_t *xq, const void *packed, int64_t cout, const lseg_i8_window *w,
                          int64_t oh_begin, int64_t oh_end, const lseg_i8_epilogue *ep);

@@ -304,9 +304,12 @@ enum Int8Kernels {
                     var ep = lseg_i8_epilogue(y: y + n * cout * p, ldy: Int64(p), channel_axis: 0,
                                               zp_shift: 128 - input.zeroPoint, rowsum: sums, scale: scales,
                                               bias: bias, act: code, alpha: alpha, residual: residual.map { $0 + n * cout * p })
+                    // Work items of whole tiles: narrow outputs stack three rows per tile.
+                    let step = Int(lseg_i8_direct_rows_per_tile(win))
                     withUnsafePointer(to: &ep) { epp in
-                        ctx.parallelForBalanced(outH, costPerItem: outW * cout * k) { r in
-                            lseg_i8_direct_conv(xq, packed, Int64(cout), win, Int64(r.lowerBound), Int64(r.upperBound), epp)
+                        ctx.parallelForBalanced((outH + step - 1) / step, costPerItem: step * outW * cout * k) { r in
+                            lseg_i8_direct_conv(xq, packed, Int64(cout), win, Int64(r.lowerBound * step),
+                                                Int64(Swift.min(outH, r.upperBound * step)), epp)
                         }
                     }
                 }
