@@ -530,7 +530,65 @@ VNNI static void direct_tile_rows(const uint8_t *xq, const int8_t *wb, const dir
     }
 }
 
-int64_t lseg_i8_direct_rows_per_tile(const lseg_i8_window *w) { return w->out_width <= 16 ? 3 : 1; }
+/* Outputs 17 to 24 wide (the 24 x 24 grid of ViT-B/32's second scale): one tile is 8 output
+   channels x two output rows (oh, oh + 1; `count` of them real) as 48 consecutive positions in
+   three vectors: v0 = row oh [0, 16), v1 = row oh [16, OW) then row oh + 1 [0, 32 - OW) (two loads
+   and a blend), v2 = row oh + 1 [32 - OW, 48 - OW). A 24-wide row fills all 48 lanes where the
+   32-wide tile filled 24 of 32. On store, row oh + 1 is put together from v1 and v2 by a lane
+   permute. Loads left of row oh + 1's start read the row before it (valid memory). */
+VNNI static void direct_tile_pair(const uint8_t *xq, const int8_t *wb, const direct_geometry *g, const lseg_i8_window *w,
+                                  int64_t oh, int64_t count, int64_t blk, int64_t cout, const lseg_i8_epilogue *ep) {
+    const int64_t OW = w->out_width, s = OW - 16;
+    const __mmask16 second = (__mmask16)(0xFFFFu << s);
+    const int64_t next = count > 1 ? 1 : 0;
+    __m512i acc[8][3];
+    for (int r = 0; r < 8; r++) for (int v = 0; v < 3; v++) acc[r][v] = _mm512_setzero_si512();
+    for (int64_t kh = 0; kh < w->kernel_h; kh++) {
+        for (int64_t kw = 0; kw < w->kernel_w; kw++) {
+            const uint8_t *r0 = xq + (oh + kh * w->dilation_h) * g->row + kw * w->dilation_w * 4;
+            const uint8_t *r1 = r0 + next * g->row;
+            const int8_t *wt = wb + (kh * w->kernel_w + kw) * g->c4 * 32;
+            for (int64_t cg = 0; cg < g->c4; cg++) {
+                const int64_t o = cg * g->group;
+                __m512i bv[3];
+                bv[0] = _mm512_loadu_si512(r0 + o);
+                bv[1] = _mm512_mask_blend_epi32(second, _mm512_loadu_si512(r0 + o + 64), _mm512_loadu_si512(r1 + o - 4 * s));
+                bv[2] = _mm512_loadu_si512(r1 + o + 4 * (16 - s));
+                for (int r = 0; r < 8; r++) {
+                    const __m512i av = _mm512_set1_epi32(load4(wt + cg * 32 + r * 4));
+                    for (int v = 0; v < 3; v++) acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], bv[v], av);
+                }
+            }
+        }
+    }
+    const int64_t rows = cout - blk * 8 < 8 ? cout - blk * 8 : 8;
+    /* Row oh + 1, positions [0, 16) and [16, 32): lane L takes lane L + s of (v1, v2) and of v2. */
+    const __m512i shift = _mm512_add_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                           _mm512_set1_epi32((int32_t)s));
+    lseg_i8_epilogue e0 = *ep, e1 = *ep;
+    e0.y = ep->y + oh * OW;
+    e1.y = ep->y + (oh + 1) * OW;
+    if (ep->residual) { e0.residual = ep->residual + oh * OW; e1.residual = ep->residual + (oh + 1) * OW; }
+    _Pragma("clang loop unroll(full)")
+    for (int r = 0; r < 8; r++) {
+        if (r >= rows) break;
+        const __m512i corr = _mm512_set1_epi32((int32_t)((uint32_t)ep->rowsum[blk * 8 + r] * 128u));
+        const __m512i v0 = _mm512_sub_epi32(acc[r][0], corr), v1 = _mm512_sub_epi32(acc[r][1], corr);
+        const __m512i v2 = _mm512_sub_epi32(acc[r][2], corr);
+        store_row(v0, v1, blk * 8 + r, 0, OW, &e0, NULL, 0);
+        if (count > 1)
+            store_row(_mm512_permutex2var_epi32(v1, shift, v2), _mm512_permutex2var_epi32(v2, shift, v2), blk * 8 + r, 0, OW,
+                      &e1, NULL, 0);
+    }
+    if (ep->act != LSEG_ACT_NONE) {
+        lseg_bias_activation(e0.y + blk * 8 * ep->ldy, rows, OW, ep->ldy, NULL, NULL, ep->act, ep->alpha);
+        if (count > 1) lseg_bias_activation(e1.y + blk * 8 * ep->ldy, rows, OW, ep->ldy, NULL, NULL, ep->act, ep->alpha);
+    }
+}
+
+int64_t lseg_i8_direct_rows_per_tile(const lseg_i8_window *w) {
+    return w->out_width <= 16 ? 3 : w->out_width <= 24 ? 2 : 1;
+}
 
 VNNI void lseg_i8_direct_conv(const uint8_t *xq, const void *packed, int64_t cout, const lseg_i8_window *w,
                               int64_t oh_begin, int64_t oh_end, const lseg_i8_epilogue *ep) {
@@ -541,6 +599,14 @@ VNNI void lseg_i8_direct_conv(const uint8_t *xq, const void *packed, int64_t cou
             const int64_t count = oh_end - oh < 3 ? oh_end - oh : 3;
             for (int64_t blk = 0; blk < blocks; blk++)
                 direct_tile_rows(xq, (const int8_t *)packed + blk * g.kd * 32, &g, w, oh, count, blk, cout, ep);
+        }
+        return;
+    }
+    if (OW <= 24) {
+        for (int64_t oh = oh_begin; oh < oh_end; oh += 2) {
+            const int64_t count = oh_end - oh < 2 ? oh_end - oh : 2;
+            for (int64_t blk = 0; blk < blocks; blk++)
+                direct_tile_pair(xq, (const int8_t *)packed + blk * g.kd * 32, &g, w, oh, count, blk, cout, ep);
         }
         return;
     }

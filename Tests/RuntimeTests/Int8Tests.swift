@@ -185,6 +185,10 @@ final class Int8Tests: XCTestCase {
             // Narrow rows (direct path stacks three 16-lane rows per tile): 13 rows = 4 tiles + 1, 12 wide, 16 wide.
             ConvCase(x: [1, 12, 13, 12], w: [20, 12, 3, 3], attrs: ConvAttrs(pads: [1, 1, 1, 1])),
             ConvCase(x: [1, 7, 5, 16], w: [9, 7, 1, 1], attrs: ConvAttrs()),
+            // Two rows per tile (17 to 24 wide): 24 x 24 with an odd row count left over, 17 and 20 wide.
+            ConvCase(x: [1, 16, 7, 24], w: [12, 16, 3, 3], attrs: ConvAttrs(pads: [1, 1, 1, 1])),
+            ConvCase(x: [1, 5, 4, 17], w: [8, 5, 1, 1], attrs: ConvAttrs()),
+            ConvCase(x: [1, 9, 5, 22], w: [10, 9, 3, 3], attrs: ConvAttrs(pads: [1, 0, 1, 0])),
         ]
         let acts: [Activation] = [.gelu, .none, .relu, .leakyRelu(alpha: 0.2)]
         for (ci, c) in convCases.enumerated() {

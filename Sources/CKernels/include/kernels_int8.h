@@ -136,7 +136,8 @@ void lseg_i8_direct_pack_weights(const int8_t *w, int64_t cout, const lseg_i8_wi
 /* Quantizes float x [C][H][W] into the padded layout, channel groups [g_begin, g_end). */
 void lseg_i8_direct_quantize_input(const float *x, const lseg_i8_window *w, float scale, int32_t zp,
                                    int64_t g_begin, int64_t g_end, uint8_t *xq);
-/* Output rows a tile covers: 3 for outputs at most 16 wide (one 16-lane vector per row), else 1.
+/* Output rows a tile covers: 3 for outputs at most 16 wide (one 16-lane vector per row), 2 for
+   17 to 24 wide (48 consecutive positions of two rows), else 1.
    Callers splitting rows among threads should split in multiples of it. */
 int64_t lseg_i8_direct_rows_per_tile(const lseg_i8_window *w);
 /* Output rows [oh_begin, oh_end) for all Cout channels. */
