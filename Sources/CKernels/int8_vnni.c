@@ -594,19 +594,15 @@ VNNI void lseg_i8_direct_conv(const uint8_t *xq, const void *packed, int64_t cou
                               int64_t oh_begin, int64_t oh_end, const lseg_i8_epilogue *ep) {
     const direct_geometry g = direct_geom(w);
     const int64_t OW = w->out_width, blocks = (cout + 7) / 8;
-    if (OW <= 16) {
-        for (int64_t oh = oh_begin; oh < oh_end; oh += 3) {
-            const int64_t count = oh_end - oh < 3 ? oh_end - oh : 3;
+    const int64_t step = lseg_i8_direct_rows_per_tile(w);
+    if (step > 1) {
+        /* Narrow outputs: tiles of `step` rows (count of them real at the end of the range). */
+        void (*tile)(const uint8_t *, const int8_t *, const direct_geometry *, const lseg_i8_window *, int64_t, int64_t,
+                     int64_t, int64_t, const lseg_i8_epilogue *) = step == 3 ? direct_tile_rows : direct_tile_pair;
+        for (int64_t oh = oh_begin; oh < oh_end; oh += step) {
+            const int64_t count = oh_end - oh < step ? oh_end - oh : step;
             for (int64_t blk = 0; blk < blocks; blk++)
-                direct_tile_rows(xq, (const int8_t *)packed + blk * g.kd * 32, &g, w, oh, count, blk, cout, ep);
-        }
-        return;
-    }
-    if (OW <= 24) {
-        for (int64_t oh = oh_begin; oh < oh_end; oh += 2) {
-            const int64_t count = oh_end - oh < 2 ? oh_end - oh : 2;
-            for (int64_t blk = 0; blk < blocks; blk++)
-                direct_tile_pair(xq, (const int8_t *)packed + blk * g.kd * 32, &g, w, oh, count, blk, cout, ep);
+                tile(xq, (const int8_t *)packed + blk * g.kd * 32, &g, w, oh, count, blk, cout, ep);
         }
         return;
     }
