@@ -439,6 +439,20 @@ VNNI void lseg_i8_direct_quantize_input(const float *x, const lseg_i8_window *w,
     if (g_end == g.c4) memset(xq + g.hp * g.row, (int)zp, 256);
 }
 
+/* The epilogue of output row oh: y and the residual (if any) offset to that row. */
+static inline lseg_i8_epilogue direct_row_epilogue(const lseg_i8_epilogue *ep, int64_t oh, int64_t OW) {
+    lseg_i8_epilogue e = *ep;
+    e.y = ep->y + oh * OW;
+    if (ep->residual) e.residual = ep->residual + oh * OW;
+    return e;
+}
+
+/* Inputs are q = shifted + 128: sum q w = raw + 128 * rowsum, as in the packed path; returns raw
+   for output channel ch. */
+VNNI static inline __m512i direct_unshift(__m512i acc, const lseg_i8_epilogue *ep, int64_t ch) {
+    return _mm512_sub_epi32(acc, _mm512_set1_epi32((int32_t)((uint32_t)ep->rowsum[ch] * 128u)));
+}
+
 /* One tile of the direct convolution: 8 output channels (block blk) x V * 16 positions of
    output row oh from ow0 (nc of them stored). V = 3 on rows wide enough: 24 accumulators
    share each broadcast weight, fewer load and front-end slots per vpdpbusd than V = 2. */
@@ -462,20 +476,15 @@ VNNI static inline void NAME(const uint8_t *xq, const int8_t *wb, const direct_g
             }                                                                                              \
         }                                                                                                  \
     }                                                                                                      \
-    /* Inputs are q = shifted + 128: sum q w = raw + 128 * rowsum, as in the packed path. */               \
     const int64_t rows = cout - blk * 8 < 8 ? cout - blk * 8 : 8;                                          \
-    const int64_t OW = w->out_width;                                                                       \
-    lseg_i8_epilogue e = *ep;                                                                              \
-    e.y = ep->y + oh * OW;                                                                                 \
-    if (ep->residual) e.residual = ep->residual + oh * OW;                                                 \
+    const lseg_i8_epilogue e = direct_row_epilogue(ep, oh, w->out_width);                                  \
     /* Constant trip count, cut short by rows: fully unrolled, acc stays in registers (a loop to   \
        `rows` indexed acc at run time, so the compiler kept it on the stack and memset it per tile). */ \
     _Pragma("clang loop unroll(full)")                                                                     \
     for (int r = 0; r < 8; r++) {                                                                          \
         if (r >= rows) break;                                                                              \
-        const __m512i corr = _mm512_set1_epi32((int32_t)((uint32_t)ep->rowsum[blk * 8 + r] * 128u));       \
         __m512i out[V];                                                                                    \
-        for (int v = 0; v < V; v++) out[v] = _mm512_sub_epi32(acc[r][v], corr);                            \
+        for (int v = 0; v < V; v++) out[v] = direct_unshift(acc[r][v], ep, blk * 8 + r);                   \
         store_row(out[0], out[1], blk * 8 + r, ow0, nc < 32 ? nc : 32, &e, NULL, 0);                       \
         if (V == 3 && nc > 32) store_row(out[V - 1], out[V - 1], blk * 8 + r, ow0 + 32, nc - 32, &e, NULL, 0); \
     }                                                                                                      \
@@ -515,14 +524,11 @@ VNNI static void direct_tile_rows(const uint8_t *xq, const int8_t *wb, const dir
     _Pragma("clang loop unroll(full)")
     for (int v = 0; v < 3; v++) {
         if (v >= count) break;
-        lseg_i8_epilogue e = *ep;
-        e.y = ep->y + (oh + v) * OW;
-        if (ep->residual) e.residual = ep->residual + (oh + v) * OW;
+        const lseg_i8_epilogue e = direct_row_epilogue(ep, oh + v, OW);
         _Pragma("clang loop unroll(full)")
         for (int r = 0; r < 8; r++) {
             if (r >= rows) break;
-            const __m512i corr = _mm512_set1_epi32((int32_t)((uint32_t)ep->rowsum[blk * 8 + r] * 128u));
-            const __m512i out = _mm512_sub_epi32(acc[r][v], corr);
+            const __m512i out = direct_unshift(acc[r][v], ep, blk * 8 + r);
             store_row(out, out, blk * 8 + r, 0, OW, &e, NULL, 0);
         }
         if (ep->act != LSEG_ACT_NONE)
@@ -565,16 +571,12 @@ VNNI static void direct_tile_pair(const uint8_t *xq, const int8_t *wb, const dir
     /* Row oh + 1, positions [0, 16) and [16, 32): lane L takes lane L + s of (v1, v2) and of v2. */
     const __m512i shift = _mm512_add_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
                                            _mm512_set1_epi32((int32_t)s));
-    lseg_i8_epilogue e0 = *ep, e1 = *ep;
-    e0.y = ep->y + oh * OW;
-    e1.y = ep->y + (oh + 1) * OW;
-    if (ep->residual) { e0.residual = ep->residual + oh * OW; e1.residual = ep->residual + (oh + 1) * OW; }
+    const lseg_i8_epilogue e0 = direct_row_epilogue(ep, oh, OW), e1 = direct_row_epilogue(ep, oh + 1, OW);
     _Pragma("clang loop unroll(full)")
     for (int r = 0; r < 8; r++) {
         if (r >= rows) break;
-        const __m512i corr = _mm512_set1_epi32((int32_t)((uint32_t)ep->rowsum[blk * 8 + r] * 128u));
-        const __m512i v0 = _mm512_sub_epi32(acc[r][0], corr), v1 = _mm512_sub_epi32(acc[r][1], corr);
-        const __m512i v2 = _mm512_sub_epi32(acc[r][2], corr);
+        const __m512i v0 = direct_unshift(acc[r][0], ep, blk * 8 + r), v1 = direct_unshift(acc[r][1], ep, blk * 8 + r);
+        const __m512i v2 = direct_unshift(acc[r][2], ep, blk * 8 + r);
         store_row(v0, v1, blk * 8 + r, 0, OW, &e0, NULL, 0);
         if (count > 1)
             store_row(_mm512_permutex2var_epi32(v1, shift, v2), _mm512_permutex2var_epi32(v2, shift, v2), blk * 8 + r, 0, OW,
