@@ -71,8 +71,24 @@ VNNI static inline void store_row(__m512i v0, __m512i v1, int64_t i, int64_t j0,
         f0 = _mm512_add_ps(f0, _mm512_maskz_loadu_ps(m0, r));
         f1 = _mm512_add_ps(f1, _mm512_maskz_loadu_ps(m1, r + 16));
     }
+    /* ReLU and LeakyReLU here (store_applies_act); the other activations run over the tile after.
+       max(f, 0) gives +0 for -0 and NaN, as the scalar f > 0 ? f : 0 does. */
+    if (ep->act == LSEG_ACT_RELU) {
+        f0 = _mm512_max_ps(f0, _mm512_setzero_ps());
+        f1 = _mm512_max_ps(f1, _mm512_setzero_ps());
+    } else if (ep->act == LSEG_ACT_LEAKYRELU) {
+        const __m512 a = _mm512_set1_ps(ep->alpha), z = _mm512_setzero_ps();
+        f0 = _mm512_mask_mul_ps(f0, _mm512_cmp_ps_mask(f0, z, _CMP_LT_OQ), f0, a);
+        f1 = _mm512_mask_mul_ps(f1, _mm512_cmp_ps_mask(f1, z, _CMP_LT_OQ), f1, a);
+    }
     _mm512_mask_storeu_ps(y, m0, f0);
     _mm512_mask_storeu_ps(y + 16, m1, f1);
+}
+
+/* Whether store_row applies the epilogue's activation itself (else the caller runs
+   lseg_bias_activation over the stored tile). */
+static inline int store_applies_act(const lseg_i8_epilogue *ep) {
+    return ep->act == LSEG_ACT_NONE || ep->act == LSEG_ACT_RELU || ep->act == LSEG_ACT_LEAKYRELU;
 }
 
 /* acc[r][h] = sum over k of a[r * kp + k] (signed, 8 rows) times the unsigned panel b (`width`
@@ -132,7 +148,7 @@ VNNI void lseg_i8_vnni_tile(const int8_t *a, const int32_t *sums, const uint8_t 
         out[r][1] = _mm512_sub_epi32(acc[r][1], corr);
     }
     for (int64_t i = lo; i < hi; i++) store_row(out[i - i0][0], out[i - i0][1], i, j0, nc, ep, c, ldc);
-    if (ep && ep->act != LSEG_ACT_NONE)
+    if (ep && !store_applies_act(ep))
         lseg_bias_activation(ep->y + lo * ep->ldy + j0, hi - lo, nc, ep->ldy, NULL, NULL, ep->act, ep->alpha);
 }
 
@@ -488,7 +504,7 @@ VNNI static inline void NAME(const uint8_t *xq, const int8_t *wb, const direct_g
         store_row(out[0], out[1], blk * 8 + r, ow0, nc < 32 ? nc : 32, &e, NULL, 0);                       \
         if (V == 3 && nc > 32) store_row(out[V - 1], out[V - 1], blk * 8 + r, ow0 + 32, nc - 32, &e, NULL, 0); \
     }                                                                                                      \
-    if (ep->act != LSEG_ACT_NONE)                                                                          \
+    if (!store_applies_act(ep))                                                                            \
         lseg_bias_activation(e.y + blk * 8 * ep->ldy + ow0, rows, nc, ep->ldy, NULL, NULL, ep->act, ep->alpha); \
 }
 DIRECT_TILE(direct_tile_32, 2)
@@ -531,7 +547,7 @@ VNNI static void direct_tile_rows(const uint8_t *xq, const int8_t *wb, const dir
             const __m512i out = direct_unshift(acc[r][v], ep, blk * 8 + r);
             store_row(out, out, blk * 8 + r, 0, OW, &e, NULL, 0);
         }
-        if (ep->act != LSEG_ACT_NONE)
+        if (!store_applies_act(ep))
             lseg_bias_activation(e.y + blk * 8 * ep->ldy, rows, OW, ep->ldy, NULL, NULL, ep->act, ep->alpha);
     }
 }
@@ -582,7 +598,7 @@ VNNI static void direct_tile_pair(const uint8_t *xq, const int8_t *wb, const dir
             store_row(_mm512_permutex2var_epi32(v1, shift, v2), _mm512_permutex2var_epi32(v2, shift, v2), blk * 8 + r, 0, OW,
                       &e1, NULL, 0);
     }
-    if (ep->act != LSEG_ACT_NONE) {
+    if (!store_applies_act(ep)) {
         lseg_bias_activation(e0.y + blk * 8 * ep->ldy, rows, OW, ep->ldy, NULL, NULL, ep->act, ep->alpha);
         if (count > 1) lseg_bias_activation(e1.y + blk * 8 * ep->ldy, rows, OW, ep->ldy, NULL, NULL, ep->act, ep->alpha);
     }

@@ -22,45 +22,89 @@ typedef float gram_v8 __attribute__((vector_size(32)));
 LSEG_INLINE gram_v8 gram_load(const float *p) { gram_v8 v; memcpy(&v, p, sizeof v); return v; }
 LSEG_INLINE void gram_store(float *p, gram_v8 v) { memcpy(p, &v, sizeof v); }
 
+/* The row sums below take CU channels per pass over a row (a[u] is channel u's source row, the row
+   below it is a[u] + w): each sum is loaded and stored once per CU channels instead of once per
+   channel, and still takes the channels one after another in order, so every sum sees the same
+   operations in the same order as one channel at a time. */
+
 /* Sums of one source row with itself and its right neighbour. */
-LSEG_INLINE void gram_self(float *s0, float *sr, const float *a, int64_t w) {
+LSEG_INLINE void gram_self(float *s0, float *sr, const float *const *a, const int CU, int64_t w) {
     int64_t j = 0;
     for (; j + 8 < w; j += 8) {
-        const gram_v8 av = gram_load(a + j), an = gram_load(a + j + 1);
-        gram_store(s0 + j, gram_load(s0 + j) + av * av);
-        gram_store(sr + j, gram_load(sr + j) + av * an);
+        gram_v8 v0 = gram_load(s0 + j), vr = gram_load(sr + j);
+        for (int u = 0; u < CU; u++) {
+            const gram_v8 av = gram_load(a[u] + j), an = gram_load(a[u] + j + 1);
+            v0 = v0 + av * av;
+            vr = vr + av * an;
+        }
+        gram_store(s0 + j, v0);
+        gram_store(sr + j, vr);
     }
     for (; j + 1 < w; j++) {
-        s0[j] += a[j] * a[j];
-        sr[j] += a[j] * a[j + 1];
+        for (int u = 0; u < CU; u++) {
+            s0[j] += a[u][j] * a[u][j];
+            sr[j] += a[u][j] * a[u][j + 1];
+        }
     }
-    s0[w - 1] += a[w - 1] * a[w - 1];
+    for (int u = 0; u < CU; u++) s0[w - 1] += a[u][w - 1] * a[u][w - 1];
 }
 
 /* Sums of a source row with the row below: straight down and both diagonals. */
-LSEG_INLINE void gram_below(float *sd, float *sx, float *sy, const float *a, const float *b, int64_t w) {
+LSEG_INLINE void gram_below(float *sd, float *sx, float *sy, const float *const *a, const int CU, int64_t w) {
     int64_t j = 0;
     for (; j + 8 < w; j += 8) {
-        const gram_v8 av = gram_load(a + j), an = gram_load(a + j + 1);
-        const gram_v8 bv = gram_load(b + j), bn = gram_load(b + j + 1);
-        gram_store(sd + j, gram_load(sd + j) + av * bv);
-        gram_store(sx + j, gram_load(sx + j) + av * bn);
-        gram_store(sy + j, gram_load(sy + j) + an * bv);
+        gram_v8 vd = gram_load(sd + j), vx = gram_load(sx + j), vy = gram_load(sy + j);
+        for (int u = 0; u < CU; u++) {
+            const float *b = a[u] + w;
+            const gram_v8 av = gram_load(a[u] + j), an = gram_load(a[u] + j + 1);
+            const gram_v8 bv = gram_load(b + j), bn = gram_load(b + j + 1);
+            vd = vd + av * bv;
+            vx = vx + av * bn;
+            vy = vy + an * bv;
+        }
+        gram_store(sd + j, vd);
+        gram_store(sx + j, vx);
+        gram_store(sy + j, vy);
     }
     for (; j + 1 < w; j++) {
-        sd[j] += a[j] * b[j];
-        sx[j] += a[j] * b[j + 1];
-        sy[j] += a[j + 1] * b[j];
+        for (int u = 0; u < CU; u++) {
+            const float *b = a[u] + w;
+            sd[j] += a[u][j] * b[j];
+            sx[j] += a[u][j] * b[j + 1];
+            sy[j] += a[u][j + 1] * b[j];
+        }
     }
-    sd[w - 1] += a[w - 1] * b[w - 1];
+    for (int u = 0; u < CU; u++) sd[w - 1] += a[u][w - 1] * a[u][2 * w - 1];
 }
 
-/* out += f * a over a source row: one label's dot products, accumulated channel by channel. */
-LSEG_INLINE void gram_axpy(float *out, const float *a, float f, int64_t w) {
-    const gram_v8 fv = {f, f, f, f, f, f, f, f};
+/* out += f[u] * a[u] over a source row: one label's dot products, channel by channel. */
+LSEG_INLINE void gram_axpy(float *out, const float *const *a, const float *f, const int CU, int64_t w) {
+    gram_v8 fv[4];
+    for (int u = 0; u < CU; u++) fv[u] = (gram_v8){f[u], f[u], f[u], f[u], f[u], f[u], f[u], f[u]};
     int64_t j = 0;
-    for (; j + 8 <= w; j += 8) gram_store(out + j, gram_load(out + j) + fv * gram_load(a + j));
-    for (; j < w; j++) out[j] += f * a[j];
+    for (; j + 8 <= w; j += 8) {
+        gram_v8 v = gram_load(out + j);
+        for (int u = 0; u < CU; u++) v = v + fv[u] * gram_load(a[u] + j);
+        gram_store(out + j, v);
+    }
+    for (; j < w; j++)
+        for (int u = 0; u < CU; u++) out[j] += f[u] * a[u][j];
+}
+
+/* Channels [c, c + CU) of the band's rows [ib, ie) into the block sums and the label planes. */
+LSEG_INLINE void gram_channels(const float *restrict x, int64_t c, const int CU, int64_t channels, int64_t h,
+                               int64_t w, int64_t ib, int64_t ie, float *restrict b0, float *restrict br,
+                               float *restrict bd, float *restrict bx, float *restrict by,
+                               const float *restrict features, int64_t labels, float *restrict proj) {
+    const int64_t plane = h * w;
+    for (int64_t i = ib; i < ie; i++) {
+        const float *a[4];
+        for (int u = 0; u < CU; u++) a[u] = x + (c + u) * plane + i * w;
+        const int64_t o = (i - ib) * w;
+        gram_self(b0 + o, br + o, a, CU, w);
+        if (i + 1 < h) gram_below(bd + o, bx + o, by + o, a, CU, w);
+        for (int64_t n = 0; n < labels; n++) gram_axpy(proj + n * plane + i * w, a, features + n * channels + c, CU, w);
+    }
 }
 
 LSEG_INLINE void gram_rows_body(const float *restrict x, int64_t channels, int64_t h, int64_t w, int64_t i_begin,
@@ -79,15 +123,11 @@ LSEG_INLINE void gram_rows_body(const float *restrict x, int64_t channels, int64
         for (int64_t c0 = 0; c0 < channels; c0 += GRAM_BLOCK) {
             const int64_t c1 = c0 + GRAM_BLOCK < channels ? c0 + GRAM_BLOCK : channels;
             for (int64_t j = 0; j < cells; j++) { b0[j] = 0; br[j] = 0; bd[j] = 0; bx[j] = 0; by[j] = 0; }
-            for (int64_t c = c0; c < c1; c++) {
-                for (int64_t i = ib; i < ie; i++) {
-                    const float *restrict a = x + c * plane + i * w;
-                    const int64_t o = (i - ib) * w;
-                    gram_self(b0 + o, br + o, a, w);
-                    if (i + 1 < h) gram_below(bd + o, bx + o, by + o, a, a + w, w);
-                    for (int64_t n = 0; n < labels; n++) gram_axpy(proj + n * plane + i * w, a, features[n * channels + c], w);
-                }
-            }
+            int64_t c = c0;
+            for (; c + 4 <= c1; c += 4)
+                gram_channels(x, c, 4, channels, h, w, ib, ie, b0, br, bd, bx, by, features, labels, proj);
+            for (; c < c1; c++)
+                gram_channels(x, c, 1, channels, h, w, ib, ie, b0, br, bd, bx, by, features, labels, proj);
             for (int64_t j = 0; j < cells; j++) { t0[j] += b0[j]; tr[j] += br[j]; td[j] += bd[j]; tx[j] += bx[j]; ty[j] += by[j]; }
         }
         for (int64_t j = 0; j < cells; j++) n0[ib * w + j] = __builtin_sqrtf(t0[j]);
