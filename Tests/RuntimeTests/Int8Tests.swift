@@ -149,7 +149,8 @@ final class Int8Tests: XCTestCase {
     }
 
     /// The float outputs of the full op are bit-identical across paths (same int32, same epilogue),
-    /// through the packed GEMM (QLinear, strided/grouped conv) and the AVX-512 VNNI direct
+    /// through the packed GEMM (QLinear, strided/grouped conv), QLinear's VNNI path (patch
+    /// embeddings) and the AVX-512 VNNI direct
     /// convolution (stride 1: 3x3, 1x1, dilated, 1-D, widths past one 32-position tile, channel
     /// counts off the 4 / 8 blocking), with weights packed per call and prepared once.
     func testQLinearAndQConvOutputsIdenticalAcrossPaths() throws {
@@ -189,10 +190,18 @@ final class Int8Tests: XCTestCase {
             ConvCase(x: [1, 16, 7, 24], w: [12, 16, 3, 3], attrs: ConvAttrs(pads: [1, 1, 1, 1])),
             ConvCase(x: [1, 5, 4, 17], w: [8, 5, 1, 1], attrs: ConvAttrs()),
             ConvCase(x: [1, 9, 5, 22], w: [10, 9, 3, 3], attrs: ConvAttrs(pads: [1, 0, 1, 0])),
+            // Patch embeddings (stride = kernel) through QLinear's VNNI path: 2 x 35 positions (a
+            // 32-token panel part and a 3-token tail), and a 4 x 2 patch over 45 positions. Case 7
+            // above is one too (4 positions: the tail alone).
+            ConvCase(x: [2, 3, 56, 40], w: [16, 3, 8, 8], attrs: ConvAttrs(strides: [8, 8])),
+            ConvCase(x: [1, 2, 20, 18], w: [24, 2, 4, 2], attrs: ConvAttrs(strides: [4, 2])),
         ]
         let acts: [Activation] = [.gelu, .none, .relu, .leakyRelu(alpha: 0.2)]
         for (ci, c) in convCases.enumerated() {
             let g = try Convolution.convGeometry(c.x, c.w, c.attrs)
+            if [7, convCases.count - 2, convCases.count - 1].contains(ci), lseg_i8_path_available(Int32(LSEG_I8_AVX512_VNNI)) != 0 {
+                XCTAssertTrue(Int8Kernels.ConvLayout(path: Int32(LSEG_I8_AVX512_VNNI), g).patches, "conv \(ci) takes the patches path")
+            }
             let cx = rng.floats(Tensor.elementCount(c.x), -1, 1), cw = quantizedWeight(c.w, &rng)
             let bias = rng.floats(c.w[0]), hasBias = ci % 2 == 0
             // A residual added before the activation: in the direct path's output stage, after the

@@ -51,9 +51,13 @@ enum Int8Kernels {
     /// quantized input of one batch item, and one column chunk (positions bounded like the fp32
     /// im2col budget). Direct path (AVX-512 VNNI, stride 1, one group): packed weights, row sums,
     /// scales and the padded, channel-interleaved quantized input.
+    /// Patches path (a ViT patch embedding: 2-D, one group, a kernel larger than 1 x 1 with
+    /// stride = kernel, no padding or dilation, and a product QLinear's direct path takes): the patches gathered as float rows
+    /// [positions, C * kh * kw] (`input`), one QLinear product into [positions, Cout] (`cols`),
+    /// transposed into y; QLinear's workspace follows at `bytes - linear`.
     struct ConvLayout {
-        var direct = false
-        var rowsPerGroup = 0, sums = 0, scales = 0, input = 0, cols = 0, bytes = 0, chunk = 0
+        var direct = false, patches = false
+        var rowsPerGroup = 0, sums = 0, scales = 0, input = 0, cols = 0, bytes = 0, chunk = 0, linear = 0
         /// Bytes of the packed weights plus their row sums (the prepared layout).
         var weightBytes: Int { scales }
         var window = lseg_i8_window()
@@ -61,6 +65,16 @@ enum Int8Kernels {
         init(path: Int32, _ g: Convolution.Geometry) {
             let mg = g.outChannels / g.group, k = g.inChannels / g.group * g.kernelSize
             window = Int8Kernels.window(g)
+            if g.group == 1, g.kernel.count == 2, g.kernelSize > 1, g.strides == g.kernel, g.dilations.allSatisfy({ $0 == 1 }),
+               g.padBegin.allSatisfy({ $0 == 0 }), g.padEnd.allSatisfy({ $0 == 0 }),
+               LinearLayout(path: path, m: g.outSize, n: g.outChannels, k: k).direct {
+                patches = true
+                linear = LinearLayout(path: path, m: g.outSize, n: g.outChannels, k: k).bytes
+                input = 0
+                cols = align(g.outSize * k * 4)
+                bytes = cols + align(g.outSize * g.outChannels * 4) + linear
+                return
+            }
             if path == Int32(LSEG_I8_AVX512_VNNI) && g.group == 1 && lseg_i8_direct_supported(&window) != 0 {
                 direct = true
                 sums = align(Int(lseg_i8_direct_weights_bytes(Int64(g.outChannels), &window)))
@@ -282,6 +296,46 @@ enum Int8Kernels {
         let (code, alpha) = activation.kernelCode
         var window = layout.window
         let shape = "c\(cg)/o\(cout)/g\(g.group)/k\(g.kernel)"
+
+        if layout.patches {
+            let xt = (ws + layout.input).assumingMemoryBound(to: Float.self), z = (ws + layout.cols).assumingMemoryBound(to: Float.self)
+            let inner = ctx.workspace(after: layout.bytes - layout.linear)
+            let (kh, kw, sh, sw) = (g.kernel[0], g.kernel[1], g.strides[0], g.strides[1])
+            let (h, w, outW) = (g.inSpatial[0], g.inSpatial[1], g.outSpatial[1])
+            for n in 0..<g.batch {
+                let xn = x + n * c * inSize, yn = y + n * cout * p
+                // Row q of xt is output position q's patch in the weights' (channel, kh, kw) order.
+                ctx.parallelFor(p, costPerItem: k) { r in
+                    for q in r {
+                        let oy = q / outW, ox = q % outW
+                        var dst = xt + q * k
+                        for ch in 0..<c {
+                            for i in 0..<kh {
+                                let src = xn + (ch * h + oy * sh + i) * w + ox * sw
+                                dst.update(from: src, count: kw)
+                                dst += kw
+                            }
+                        }
+                    }
+                }
+                try linear(path: path, m: p, n: cout, k: k, x: xt, weight: weight, weightScales: weightScales, bias: bias,
+                           input: input, activation: residual == nil ? activation : .none, y: z, inner)
+                // [positions, Cout] -> [Cout, positions] in 32 x 32 blocks.
+                ctx.parallelFor((cout + 31) / 32, costPerItem: 32 * p) { r in
+                    for cb in r {
+                        let c0 = cb * 32, c1 = Swift.min(cout, c0 + 32)
+                        var q0 = 0
+                        while q0 < p {
+                            let q1 = Swift.min(p, q0 + 32)
+                            for o in c0..<c1 { for q in q0..<q1 { yn[o * p + q] = z[q * cout + o] } }
+                            q0 = q1
+                        }
+                    }
+                }
+            }
+            if let residual { ConvolutionKernels.addResidual(g, y: y, residual, activation, ctx) }
+            return
+        }
 
         if layout.direct {
             let sumsOffset = layout.sums
