@@ -101,6 +101,7 @@ public enum Quantizer {
 
         guard !heldOut.isEmpty else {
             report.layers = layerReports(targets: targets, ranges: ranges, errors: [:], kept: [:])
+            gatherNarrowTables(&out)
             out.metadata.quantization = summary(report, options: options)
             return (out, report)
         }
@@ -129,8 +130,15 @@ public enum Quantizer {
         report.endToEnd = e2e
         report.layers = layerReports(targets: targets, ranges: ranges, errors: errors, kept: kept)
         report.keptFloat = kept.keys.sorted()
+        gatherNarrowTables(&out)
         out.metadata.quantization = summary(report, options: options)
         return (out, report)
+    }
+
+    /// Last step (after evaluation, which it does not change: the same floats): lookup tables
+    /// stored fp16 or int8 are gathered narrow and only the gathered rows widened.
+    static func gatherNarrowTables(_ model: inout Model) {
+        for i in model.graphs.indices { LookupTableRewrite.apply(&model.graphs[i]) }
     }
 
     static func rewriteInt8(_ model: Model, ranges: [String: [String: ClipRange]], keep: NamePatterns) -> Model {

@@ -144,11 +144,20 @@ struct Bench: ParsableCommand {
                 r["truncation_bit_identical"] = full.allSatisfy { k, v in cut[k].map { $0.bitwiseEqual(v) } ?? false }
             }
             if let dump {
+                do {
+                    try FileManager.default.createDirectory(atPath: dump, withIntermediateDirectories: true)
+                } catch {
+                    throw ValidationError("--dump: cannot create the folder \(dump): \((error as NSError).localizedDescription)")
+                }
                 let outs = try session.run(inputs)
                 var files: [String: Any] = [:]
                 for (k, t) in fullInputs.merging(outs, uniquingKeysWith: { a, _ in a }) {
                     let url = URL(fileURLWithPath: dump).appendingPathComponent("\(name).\(k.replacingOccurrences(of: "/", with: "_")).bin")
-                    try t.withUnsafeBytes { try Data($0).write(to: url) }
+                    do {
+                        try t.withUnsafeBytes { try Data($0).write(to: url) }
+                    } catch {
+                        throw ValidationError("--dump: cannot write \(url.path): \((error as NSError).localizedDescription)")
+                    }
                     files[k] = ["file": url.path, "shape": t.shape, "dtype": "\(t.dtype)"] as [String: Any]
                 }
                 r["dump"] = files
