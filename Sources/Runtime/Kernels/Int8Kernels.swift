@@ -242,6 +242,23 @@ enum Int8Kernels {
             + LinearLayout(path: path, m: s.pixels, n: s.rows, k: s.inChannels).bytes
     }
 
+    /// dst[j * rows + i] = src[i * cols + j] ([rows, cols] -> [cols, rows]) in 32 x 32 blocks,
+    /// threads over blocks of 32 destination rows.
+    static func transpose(_ src: UnsafePointer<Float>, rows: Int, cols: Int, into dst: UnsafeMutablePointer<Float>,
+                          _ ctx: ExecContext) {
+        ctx.parallelFor((cols + 31) / 32, costPerItem: 32 * rows) { r in
+            for jb in r {
+                let j0 = jb * 32, j1 = Swift.min(cols, j0 + 32)
+                var i0 = 0
+                while i0 < rows {
+                    let i1 = Swift.min(rows, i0 + 32)
+                    for i in i0..<i1 { for j in j0..<j1 { dst[j * rows + i] = src[i * cols + j] } }
+                    i0 = i1
+                }
+            }
+        }
+    }
+
     /// QConvTranspose (see Op.qConvTranspose): per image, x transposed to [pixels, Cin], one
     /// QLinear product [pixels, Cout * kh * kw] (its kernels, its epilogue: per-row scales), then
     /// every output written once from it with the bias added.
@@ -258,18 +275,7 @@ enum Int8Kernels {
         let (c, p, rows, kh, kw, width) = (s.inChannels, s.pixels, s.rows, s.kh, s.kw, s.width)
         for n in 0..<s.batch {
             let xn = x + n * c * p, yn = y + n * s.outChannels * outPlane
-            // [C, pixels] -> [pixels, C] in 32 x 32 blocks.
-            ctx.parallelFor((p + 31) / 32, costPerItem: 32 * c) { r in
-                for pb in r {
-                    let p0 = pb * 32, p1 = Swift.min(p, p0 + 32)
-                    var c0 = 0
-                    while c0 < c {
-                        let c1 = Swift.min(c, c0 + 32)
-                        for ch in c0..<c1 { for px in p0..<p1 { xt[px * c + ch] = xn[ch * p + px] } }
-                        c0 = c1
-                    }
-                }
-            }
+            transpose(xn, rows: c, cols: p, into: xt, ctx)   // [C, pixels] -> [pixels, C]
             try linear(path: path, m: p, n: rows, k: c, x: xt, weight: weight, weightScales: weightScales, bias: nil,
                        input: input, activation: .none, y: z, inner)
             ctx.parallelFor(s.outChannels, costPerItem: outPlane) { r in
@@ -320,18 +326,7 @@ enum Int8Kernels {
                 }
                 try linear(path: path, m: p, n: cout, k: k, x: xt, weight: weight, weightScales: weightScales, bias: bias,
                            input: input, activation: residual == nil ? activation : .none, y: z, inner)
-                // [positions, Cout] -> [Cout, positions] in 32 x 32 blocks.
-                ctx.parallelFor((cout + 31) / 32, costPerItem: 32 * p) { r in
-                    for cb in r {
-                        let c0 = cb * 32, c1 = Swift.min(cout, c0 + 32)
-                        var q0 = 0
-                        while q0 < p {
-                            let q1 = Swift.min(p, q0 + 32)
-                            for o in c0..<c1 { for q in q0..<q1 { yn[o * p + q] = z[q * cout + o] } }
-                            q0 = q1
-                        }
-                    }
-                }
+                transpose(z, rows: p, cols: cout, into: yn, ctx)   // [positions, Cout] -> [Cout, positions]
             }
             if let residual { ConvolutionKernels.addResidual(g, y: y, residual, activation, ctx) }
             return
