@@ -52,9 +52,10 @@ enum Int8Kernels {
     /// im2col budget). Direct path (AVX-512 VNNI, stride 1, one group): packed weights, row sums,
     /// scales and the padded, channel-interleaved quantized input.
     /// Patches path (a ViT patch embedding: 2-D, one group, a kernel larger than 1 x 1 with
-    /// stride = kernel, no padding or dilation, and a product QLinear's direct path takes): the patches gathered as float rows
-    /// [positions, C * kh * kw] (`input`), one QLinear product into [positions, Cout] (`cols`),
-    /// transposed into y; QLinear's workspace follows at `bytes - linear`.
+    /// stride = kernel, no padding or dilation, and a product QLinear's direct path takes): the
+    /// patches gathered as float rows [positions, C * kh * kw] (`input`), one QLinear product into
+    /// [positions, Cout] (`cols`), transposed into y; QLinear's workspace follows at
+    /// `bytes - linear`.
     struct ConvLayout {
         var direct = false, patches = false
         var rowsPerGroup = 0, sums = 0, scales = 0, input = 0, cols = 0, bytes = 0, chunk = 0, linear = 0
@@ -67,10 +68,9 @@ enum Int8Kernels {
             window = Int8Kernels.window(g)
             if g.group == 1, g.kernel.count == 2, g.kernelSize > 1, g.strides == g.kernel, g.dilations.allSatisfy({ $0 == 1 }),
                g.padBegin.allSatisfy({ $0 == 0 }), g.padEnd.allSatisfy({ $0 == 0 }),
-               LinearLayout(path: path, m: g.outSize, n: g.outChannels, k: k).direct {
+               case let product = LinearLayout(path: path, m: g.outSize, n: g.outChannels, k: k), product.direct {
                 patches = true
-                linear = LinearLayout(path: path, m: g.outSize, n: g.outChannels, k: k).bytes
-                input = 0
+                linear = product.bytes
                 cols = align(g.outSize * k * 4)
                 bytes = cols + align(g.outSize * g.outChannels * 4) + linear
                 return
