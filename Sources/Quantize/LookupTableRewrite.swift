@@ -33,8 +33,9 @@ public enum LookupTableRewrite {
                       return g.op == .gather(axis: 0) && g.inputs.count == 2 && g.inputs[0] == wide && g.inputs[1] != wide
                           && g.outputs.count == 1
                   }) else { continue }
-            // The per-row (or whole-table) scale, for a DequantizeLinear.
-            var scale: String?
+            // The scale a DequantizeLinear multiplies by: one for the whole table, or one per row.
+            enum Scale { case none, whole(String), perRow(String) }
+            var scale = Scale.none
             switch widen.op {
             case .cast(to: .float32):
                 guard table.dtype == .float16, widen.inputs.count == 1 else { continue }
@@ -42,15 +43,15 @@ public enum LookupTableRewrite {
                 guard table.dtype == .int8 || table.dtype == .uint8, widen.inputs.count == 2,
                       let s = graph.initializers[widen.inputs[1]], s.dtype == .float32 else { continue }
                 if s.count == 1 {
-                    scale = widen.inputs[1]
+                    scale = .whole(widen.inputs[1])
                 } else {
                     guard axis == 0 || axis == -table.rank, s.rank == 1, s.count == table.shape[0] else { continue }
                     if table.rank == 1 {
-                        scale = widen.inputs[1]
+                        scale = .perRow(widen.inputs[1])
                     } else {
                         let rows = graph.freshName(widen.inputs[1] + "__rows", taken: &taken)
                         graph.initializers[rows] = .float32(s.scalars(as: Float.self), shape: [s.count] + Array(repeating: 1, count: table.rank - 1))
-                        scale = rows
+                        scale = .perRow(rows)
                         droppedInitializers.insert(widen.inputs[1])
                     }
                 }
@@ -62,20 +63,22 @@ public enum LookupTableRewrite {
                 let rows = graph.freshName(out + "__narrow", taken: &taken)
                 var nodes = [Node(name: graph.freshName(gather.name + "__narrow", taken: &taken), op: .gather(axis: 0),
                                   inputs: [narrow, ids], outputs: [rows])]
-                if let scale {
-                    let widened = graph.freshName(out + "__widened", taken: &taken)
-                    let rowScales = graph.freshName(out + "__scales", taken: &taken)
+                func widened() -> String {
+                    let v = graph.freshName(out + "__widened", taken: &taken)
                     nodes.append(Node(name: graph.freshName(gather.name + "__widen", taken: &taken), op: .cast(to: .float32),
-                                      inputs: [rows], outputs: [widened]))
-                    if graph.initializers[scale]!.count == 1 {
-                        nodes.append(Node(name: gather.name, op: .mul, inputs: [widened, scale], outputs: [out]))
-                    } else {
-                        nodes.append(Node(name: graph.freshName(gather.name + "__scales", taken: &taken), op: .gather(axis: 0),
-                                          inputs: [scale, ids], outputs: [rowScales]))
-                        nodes.append(Node(name: gather.name, op: .mul, inputs: [widened, rowScales], outputs: [out]))
-                    }
-                } else {
+                                      inputs: [rows], outputs: [v]))
+                    return v
+                }
+                switch scale {
+                case .none:
                     nodes.append(Node(name: gather.name, op: .cast(to: .float32), inputs: [rows], outputs: [out]))
+                case .whole(let s):
+                    nodes.append(Node(name: gather.name, op: .mul, inputs: [widened(), s], outputs: [out]))
+                case .perRow(let s):
+                    let rowScales = graph.freshName(out + "__scales", taken: &taken)
+                    nodes.append(Node(name: graph.freshName(gather.name + "__scales", taken: &taken), op: .gather(axis: 0),
+                                      inputs: [s, ids], outputs: [rowScales]))
+                    nodes.append(Node(name: gather.name, op: .mul, inputs: [widened(), rowScales], outputs: [out]))
                 }
                 replacement[j] = nodes
             }

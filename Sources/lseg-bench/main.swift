@@ -94,6 +94,14 @@ struct Bench: ParsableCommand {
     }
 
     func bench() throws {
+        if let dump {
+            // Once, before the pack is read and any graph is timed.
+            do {
+                try FileManager.default.createDirectory(atPath: dump, withIntermediateDirectories: true)
+            } catch {
+                throw ValidationError("--dump: cannot create the folder \(dump): \((error as NSError).localizedDescription)")
+            }
+        }
         let t0 = ResourceUsage.now()
         let model = try Pack.read(pack, options: PackReadOptions(graphs: graph.map { [$0] }))
         let loadSeconds = ResourceUsage.now() - t0
@@ -144,11 +152,6 @@ struct Bench: ParsableCommand {
                 r["truncation_bit_identical"] = full.allSatisfy { k, v in cut[k].map { $0.bitwiseEqual(v) } ?? false }
             }
             if let dump {
-                do {
-                    try FileManager.default.createDirectory(atPath: dump, withIntermediateDirectories: true)
-                } catch {
-                    throw ValidationError("--dump: cannot create the folder \(dump): \((error as NSError).localizedDescription)")
-                }
                 let outs = try session.run(inputs)
                 var files: [String: Any] = [:]
                 for (k, t) in fullInputs.merging(outs, uniquingKeysWith: { a, _ in a }) {
