@@ -37,17 +37,20 @@ public final class Segmenter: @unchecked Sendable {
 
     public convenience init(packAt path: String, threads: Int = ProcessorCount.active) throws {
         let (model, pages) = try Pack.readMapped(path)
-        try self.init(model: model, pages: pages, threads: threads)
+        try self.init(model: consume model, pages: pages, threads: threads)
     }
 
-    public convenience init(model: Model, threads: Int = ProcessorCount.active) throws {
+    /// The model goes to the runner, which may re-lay its Linear weights out for this CPU
+    /// (`ModelRunner.init`); keep no other reference to it to keep one copy of those weights.
+    public convenience init(model: consuming Model, threads: Int = ProcessorCount.active) throws {
         try self.init(model: model, pages: nil, threads: threads)
     }
 
-    init(model: Model, pages: PackPages?, threads: Int) throws {
-        self.model = model
+    init(model: consuming Model, pages: PackPages?, threads: Int) throws {
         self.pages = pages
         runner = ModelRunner(model: model, threads: threads)
+        let model = runner.model
+        self.model = model
         if let bytes = model.vocabularyBytes {
             tokenizer = try Tokenizer(mergesFileData: bytes, name: "pack vocabulary")
         } else {

@@ -19,7 +19,9 @@ public final class LSegDriver: @unchecked Sendable {
 
     public init(model: Model, threads: Int) throws {
         self.model = model
-        runner = ModelRunner(model: model, threads: threads)
+        // The driver keeps `model` (the quantizer rewrites it), so packed Linear weights would be
+        // a second copy of them: calibration runs the stored layout.
+        runner = ModelRunner(model: model, threads: threads, packLinearWeights: false)
         guard let bytes = model.vocabularyBytes else { throw QuantizeError.badArgument("the pack has no vocabulary: not an LSeg pack with a text tower") }
         tokenizer = try Tokenizer(mergesFileData: bytes, name: "pack vocabulary")
         guard let p = model.metadata.preprocessing else { throw QuantizeError.badArgument("the pack has no preprocessing metadata: not an LSeg image model") }

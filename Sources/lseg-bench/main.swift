@@ -103,8 +103,12 @@ struct Bench: ParsableCommand {
             }
         }
         let t0 = ResourceUsage.now()
-        let model = try Pack.read(pack, options: PackReadOptions(graphs: graph.map { [$0] }))
+        // Load = read the pack and make the runner (which packs Linear weights for this CPU). The
+        // model goes straight to the runner, so the stored layout of packed weights is freed.
+        let runner = ModelRunner(model: try Pack.read(pack, options: PackReadOptions(graphs: graph.map { [$0] })),
+                                 threads: threads)
         let loadSeconds = ResourceUsage.now() - t0
+        let model = runner.model
         let pre = model.metadata.preprocessing
         var h = pre?.height ?? 384, w = pre?.width ?? 384
         if let size {
@@ -112,7 +116,6 @@ struct Bench: ParsableCommand {
             guard parts.count == 2, parts[0] > 0, parts[1] > 0 else { throw ValidationError("--size wants HxW, e.g. 384x384") }
             h = parts[0]; w = parts[1]
         }
-        let runner = ModelRunner(model: model, threads: threads)
         runner.truncatesSequences = !fullLength
         let names = graph.map { [$0] } ?? runner.graphOrder
         var results: [[String: Any]] = []

@@ -244,7 +244,7 @@ struct Exec {
         let model = try Pack.read(pack)
         // Structural faults (cycles, dangling values) reported against the file, not a node.
         try Pack.verifyGraphs(Pack.readDirectory(pack), file: pack)
-        let runner = ModelRunner(model: model, threads: threads, maxMemoryBytes: try maxMemoryBytes(maxMemory))
+        let runner = ModelRunner(model: consume model, threads: threads, maxMemoryBytes: try maxMemoryBytes(maxMemory))
         if trace { runner.observer = { node, outs in print(Trace.line(node, outs)) } }
         let outs = try graph.map { try runner.run(graph: $0, inputs: feeds) } ?? runner.runAll(inputs: feeds)
         do { try FileIO.createFolder(outputDir) } catch { throw LSegError.io(file: outputDir, what: "cannot create the folder: \(error)") }
@@ -309,8 +309,7 @@ struct Compare {
         case nil:
             throw LSegError.badArgument("\(indexPath): no \"tensors\"")
         }
-        let model = try Pack.read(pack)
-        let runner = ModelRunner(model: model, threads: 1)
+        let runner = ModelRunner(model: try Pack.read(pack), threads: 1)
         var checked = 0
         var firstBad: String?
         let tol = tolerance

@@ -137,4 +137,23 @@ int lseg_winograd6_input_transform(int path, const float *x, const lseg_winograd
 int lseg_winograd6_output_transform(int path, const float *m, int64_t ld, int64_t plane, const lseg_winograd_geometry *g,
                                     int64_t t_begin, int64_t t_end, int64_t k_begin, int64_t k_end, const float *bias,
                                     const float *residual, int act, float alpha, float *y);
+
+/* fp32 Linear on panel-packed weights (panel_linear.c). Weights: ceil(n / 32) panels of k x 32
+   floats (panel pn, depth p, column j = W[p][32 pn + j], zero past n), packed once. Rows of x
+   [m, k] are packed per call into ceil(m / 14) tiles of k x 14 floats (zero past m). */
+#define LSEG_PANEL_COLUMNS 32
+#define LSEG_PANEL_ROWS 14
+size_t lseg_panel_weight_floats(size_t k, size_t n);
+/* Panels [panel0, panel1) from w: [k, n] row-major, or [n, k] when trans_b. */
+void lseg_panel_pack_weights(const float *w, int trans_b, size_t k, size_t n, size_t panel0, size_t panel1, float *dst);
+size_t lseg_panel_row_floats(size_t m, size_t k);
+/* Row tiles [tile0, tile1) of x into dst (the whole packed buffer). */
+void lseg_panel_pack_rows(const float *x, size_t m, size_t k, size_t tile0, size_t tile1, float *dst);
+/* 1 when the AVX-512 tile runs here (else the scalar reference, same bits). */
+int lseg_panel_linear_fast(void);
+/* y[r][j] = act(sum_p x[r][p] W[p][j] + bias[j]) for all m rows and the columns of panels
+   [panel0, panel1) (row stride ldy); bias may be NULL; bias and act as lseg_bias_activation
+   applies them (the same bits). fast = 0 forces the scalar reference tile. */
+void lseg_panel_linear(int fast, const float *xp, size_t m, size_t k, const float *wp, size_t n, size_t panel0,
+                       size_t panel1, float *y, size_t ldy, const float *bias, int act, float alpha);
 #endif

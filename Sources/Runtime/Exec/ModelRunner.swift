@@ -29,11 +29,21 @@ public final class ModelRunner: @unchecked Sendable {
     /// Weights transformed once for kernels, shared by every session of this model.
     public let prepared = PreparedWeights()
 
-    public init(model: Model, threads: Int = ProcessorCount.active, maxMemoryBytes: Int? = nil) {
-        self.model = model
+    /// Packs fp32 Linear weights for this CPU's kernel (`PanelLinearRewrite`) unless
+    /// `packLinearWeights` is false; `model` then holds the packed layout. Hand the model over
+    /// (do not keep another reference to it): the stored layout is freed weight by weight as it
+    /// is packed only when nothing else holds it.
+    public init(model: consuming Model, threads: Int = ProcessorCount.active, maxMemoryBytes: Int? = nil,
+                packLinearWeights: Bool = true) {
         self.threads = max(1, threads)
+        if packLinearWeights { PanelLinearRewrite.apply(&model, threads: self.threads) }
+        self.model = model
         self.maxMemoryBytes = maxMemoryBytes
+        self.packsLinearWeights = packLinearWeights
     }
+
+    /// Whether Linear weights made at run time (float16 weights widened) are packed too.
+    private let packsLinearWeights: Bool
 
     /// The session for `graph` planned for these input shapes (cached).
     public func session(graph name: String, inputShapes: [String: [Int]]) throws -> Session {
@@ -56,6 +66,7 @@ public final class ModelRunner: @unchecked Sendable {
             g = folded
         } else {
             g = ModelRunner.foldingWeightNodes(g, threads: threads)
+            if packsLinearWeights { g = PanelLinearRewrite.apply(g, threads: threads) }
             weightFolded[name] = g
         }
         if truncated, let record = model.metadata.sequenceTruncation?[name] {

@@ -143,8 +143,12 @@ public enum Activation: Sendable, Equatable, Codable {
 public struct LinearAttrs: Sendable, Equatable, Codable {
     public var transB = false
     public var activation: Activation = .none
-    public init(transB: Bool = false, activation: Activation = .none) {
-        self.transB = transB; self.activation = activation
+    /// Set (to the output width N) when the weight is stored in panels of 32 output columns,
+    /// [ceil(N / 32), K, 32] (`PanelLinearRewrite` packs them so at load on CPUs whose kernel
+    /// reads them directly); then transB is false. Never written by the converter.
+    public var weightPanels: Int?
+    public init(transB: Bool = false, activation: Activation = .none, weightPanels: Int? = nil) {
+        self.transB = transB; self.activation = activation; self.weightPanels = weightPanels
     }
 }
 

@@ -185,3 +185,40 @@ enum HalfWidening {
         for i in 0..<count { d[i] = Float16(src[i]).bitPattern }
     }
 }
+
+/// fp32 Linear on weights packed in 32-column panels (`lseg_panel_linear`): the input rows are
+/// packed once per call into the workspace, shared by all threads, then threads take groups of
+/// panels as they free up (a thread slowed by another process takes fewer); bias and activation
+/// are applied to each register tile as it is stored.
+enum PanelLinearKernels {
+    static let columns = Int(LSEG_PANEL_COLUMNS)
+    static let rowTile = Int(LSEG_PANEL_ROWS)
+    /// Panels per work item: 64 output columns.
+    static let panelsPerItem = 2
+
+    /// True when the AVX-512 tile runs on this CPU (`PanelLinearRewrite` packs only then).
+    static var fast: Bool { lseg_panel_linear_fast() != 0 }
+
+    static func packedRowFloats(rows: Int, k: Int) -> Int { Int(lseg_panel_row_floats(rows, k)) }
+    static func panelFloats(k: Int, n: Int) -> Int { Int(lseg_panel_weight_floats(k, n)) }
+
+    /// y [m, n] = act(x [m, k] W + bias); `panels` as `lseg_panel_pack_weights` writes them,
+    /// `packedRows` holds `packedRowFloats(rows: m, k: k)` floats. `fast: false` runs the scalar
+    /// reference tile (the same bits).
+    static func run(m: Int, k: Int, n: Int, x: UnsafePointer<Float>, panels: UnsafePointer<Float>,
+                    packedRows: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>?,
+                    _ activation: Activation, _ ctx: ExecContext, fast: Bool = true) {
+        if m == 0 || n == 0 { return }
+        let tiles = (m + rowTile - 1) / rowTile
+        ctx.parallelFor(tiles, costPerItem: rowTile * k) { r in
+            lseg_panel_pack_rows(x, m, k, r.lowerBound, r.upperBound, packedRows)
+        }
+        let panelCount = (n + columns - 1) / columns
+        let items = (panelCount + panelsPerItem - 1) / panelsPerItem
+        let (code, alpha) = activation.kernelCode
+        ctx.parallelForBalanced(items, costPerItem: m * max(k, 1) * panelsPerItem * columns) { r in
+            lseg_panel_linear(fast ? 1 : 0, packedRows, m, k, panels, n, r.lowerBound * panelsPerItem,
+                              min(panelCount, r.upperBound * panelsPerItem), y, n, bias, code, alpha)
+        }
+    }
+}

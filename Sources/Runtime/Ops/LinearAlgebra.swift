@@ -53,9 +53,18 @@ enum LinearAlgebra {
 
     static func linearShapes(_ x: [Int], _ w: [Int], _ bias: [Int]?, _ attrs: LinearAttrs) throws -> (rows: Int, k: Int, n: Int, out: [Int]) {
         guard !x.isEmpty else { throw OpError("Linear input must have rank >= 1") }
-        guard w.count == 2 else { throw OpError("Linear weight must be 2-D (got \(w))") }
         let k = x[x.count - 1]
-        let (kw, n) = attrs.transB ? (w[1], w[0]) : (w[0], w[1])
+        let kw: Int, n: Int
+        if let columns = attrs.weightPanels {
+            let width = PanelLinearKernels.columns
+            guard !attrs.transB, columns > 0, w.count == 3, w[2] == width, w[0] == (columns + width - 1) / width else {
+                throw OpError("Linear weight \(w) is not \(width)-column panels of \(columns) columns (transB=\(attrs.transB))")
+            }
+            (kw, n) = (w[1], columns)
+        } else {
+            guard w.count == 2 else { throw OpError("Linear weight must be 2-D (got \(w))") }
+            (kw, n) = attrs.transB ? (w[1], w[0]) : (w[0], w[1])
+        }
         guard k == kw else { throw OpError("Linear input \(x) does not match weight \(w) (transB=\(attrs.transB)): K \(k) vs \(kw)") }
         if let bias {
             guard Tensor.elementCount(bias) == n, bias.last == n || (bias.isEmpty && n == 1) else {
@@ -99,10 +108,14 @@ enum LinearAlgebra {
         }
     }
 
-    /// float16 inputs and output need float32 copies: each rounded up to 64 bytes.
+    /// float16 inputs and output need float32 copies: each rounded up to 64 bytes. A Linear on
+    /// weight panels also packs its input rows there.
     static func workspaceBytes(_ op: Op, _ inputs: [TypedShape?], _ outputs: [TypedShape]) -> Int {
         var bytes = 0
         for t in inputs.compactMap({ $0 }) + outputs where t.dtype == .float16 { bytes += alignedBytes(t.count) }
+        if case .linear(let a) = op, a.weightPanels != nil, let x = inputs.first ?? nil, let k = x.shape.last, k > 0 {
+            bytes += alignedBytes(PanelLinearKernels.packedRowFloats(rows: x.count / k, k: k))
+        }
         return bytes
     }
 
@@ -180,9 +193,15 @@ enum LinearAlgebra {
             let x = try operands.read(xv), w = try operands.read(wv)
             let bias = try biasView.map { try operands.read($0) }
             let y = try operands.write(outView)
-            try GemmKernels.sgemm(transA: false, transB: attrs.transB, m: rows, n: n, k: k, alpha: 1,
-                                  a: x, lda: k, b: w, ldb: attrs.transB ? k : n, beta: 0, c: y, ldc: n, threads: ctx.threads)
-            GemmKernels.biasActivation(y, rows: rows, cols: n, ld: n, colBias: bias, rowBias: nil, attrs.activation, ctx)
+            if attrs.weightPanels != nil {
+                let packed = try operands.scratch(PanelLinearKernels.packedRowFloats(rows: rows, k: k))
+                PanelLinearKernels.run(m: rows, k: k, n: n, x: x, panels: w, packedRows: packed, y: y, bias: bias,
+                                       attrs.activation, ctx)
+            } else {
+                try GemmKernels.sgemm(transA: false, transB: attrs.transB, m: rows, n: n, k: k, alpha: 1,
+                                      a: x, lda: k, b: w, ldb: attrs.transB ? k : n, beta: 0, c: y, ldc: n, threads: ctx.threads)
+                GemmKernels.biasActivation(y, rows: rows, cols: n, ld: n, colBias: bias, rowBias: nil, attrs.activation, ctx)
+            }
             operands.finish(outView, y)
         default:
             throw OpError("\(op.typeName) is not a linear-algebra op")
