@@ -210,5 +210,10 @@ final class PanelLinearTests: XCTestCase {
         XCTAssertThrowsError(try Plan(graph: g, inputShapes: ["x": [2, 8]])) { error in
             XCTAssertTrue("\(error)".contains("panels of 70 columns"), "\(error)")
         }
+        // A width no panel count can hold is refused the same way, without overflowing.
+        g.nodes[0].op = .linear(LinearAttrs(weightPanels: Int.max))
+        XCTAssertThrowsError(try Plan(graph: g, inputShapes: ["x": [2, 8]])) { error in
+            XCTAssertTrue("\(error)".contains("panels of \(Int.max) columns"), "\(error)")
+        }
     }
 }

@@ -66,7 +66,8 @@ public final class ModelRunner: @unchecked Sendable {
             g = folded
         } else {
             g = ModelRunner.foldingWeightNodes(g, threads: threads)
-            if packsLinearWeights { g = PanelLinearRewrite.apply(g, threads: threads) }
+            // Handed over, so widened weights only this copy holds are re-laid out in place.
+            if packsLinearWeights { g = PanelLinearRewrite.apply(consume g, threads: threads) }
             weightFolded[name] = g
         }
         if truncated, let record = model.metadata.sequenceTruncation?[name] {

@@ -57,8 +57,8 @@ public enum PanelLinearRewrite {
 
     /// The graph with its eligible weights packed (for graphs made at run time, such as a
     /// runner's copy with float16 weights widened).
-    public static func apply(_ g: Graph, threads: Int, force: Bool = false) -> Graph {
-        var model = Model(graphs: [g])
+    public static func apply(_ g: consuming Graph, threads: Int, force: Bool = false) -> Graph {
+        var model = Model(graphs: [consume g])
         apply(&model, threads: threads, force: force)
         return model.graphs[0]
     }

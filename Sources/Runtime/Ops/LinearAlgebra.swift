@@ -57,7 +57,9 @@ enum LinearAlgebra {
         let kw: Int, n: Int
         if let columns = attrs.weightPanels {
             let width = PanelLinearKernels.columns
-            guard !attrs.transB, columns > 0, w.count == 3, w[2] == width, w[0] == (columns + width - 1) / width else {
+            // Compared without rounding columns up, so no huge value can overflow.
+            guard !attrs.transB, columns > 0, w.count == 3, w[2] == width, w[0] >= 1,
+                  columns <= w[0] * width, columns > (w[0] - 1) * width else {
                 throw OpError("Linear weight \(w) is not \(width)-column panels of \(columns) columns (transB=\(attrs.transB))")
             }
             (kw, n) = (w[1], columns)
