@@ -57,12 +57,60 @@ void lseg_panel_pack_weights(const float *w, int trans_b, size_t k, size_t n, si
 
 size_t lseg_panel_row_floats(size_t m, size_t k) { return (m + ROWS - 1) / ROWS * ROWS * k; }
 
+#if defined(__x86_64__)
+#define LSEG_PL_AVX512 __attribute__((target("avx512f,fma")))
+
+/* r[0..15] transposed in place (r[j] becomes column j): unpacks, in-lane shuffles, then two
+   rounds of 128-bit lane shuffles. */
+LSEG_PL_AVX512 static inline void transpose16(__m512 r[16]) {
+    __m512 t[16], u[16], v[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        u[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        u[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+        u[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        u[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+    }
+    for (int h = 0; h < 2; h++)
+        for (int q = 0; q < 4; q++) {
+            v[8 * h + q] = _mm512_shuffle_f32x4(u[8 * h + q], u[8 * h + 4 + q], 0x88);
+            v[8 * h + 4 + q] = _mm512_shuffle_f32x4(u[8 * h + q], u[8 * h + 4 + q], 0xDD);
+        }
+    for (int q = 0; q < 8; q++) {
+        r[q] = _mm512_shuffle_f32x4(v[q], v[8 + q], 0x88);
+        r[8 + q] = _mm512_shuffle_f32x4(v[q], v[8 + q], 0xDD);
+    }
+}
+
+/* Depth steps [0, p_end) (a multiple of 16) of one whole tile of 14 rows: 16 steps of every row
+   are loaded, transposed, and each step's 14 values stored as one run (the scalar loop spent
+   about 3 cycles per value, 7 % of a 577 x 4096 -> 1024 product). */
+LSEG_PL_AVX512 static void pack_tile_avx512(const float *src, size_t k, size_t p_end, float *out) {
+    for (size_t p = 0; p < p_end; p += 16) {
+        __m512 r[16];
+        for (int i = 0; i < ROWS; i++) r[i] = _mm512_loadu_ps(src + i * k + p);
+        for (int i = ROWS; i < 16; i++) r[i] = _mm512_setzero_ps();
+        transpose16(r);
+        for (int j = 0; j < 16; j++) _mm512_mask_storeu_ps(out + (p + j) * ROWS, (__mmask16)((1u << ROWS) - 1), r[j]);
+    }
+}
+#endif
+
 void lseg_panel_pack_rows(const float *x, size_t m, size_t k, size_t tile0, size_t tile1, float *dst) {
     for (size_t t = tile0; t < tile1; t++) {
         float *out = dst + t * k * ROWS;
         const size_t r0 = t * ROWS, rows = m - r0 < ROWS ? m - r0 : ROWS;
-        /* 4 depth steps of every row at a time: short runs along each source row. */
         size_t p = 0;
+#if defined(__x86_64__)
+        if (rows == ROWS && lseg_cpu_has_avx512f()) {
+            p = k / 16 * 16;
+            pack_tile_avx512(x + r0 * k, k, p, out);
+        }
+#endif
+        /* 4 depth steps of every row at a time: short runs along each source row. */
         for (; p + 4 <= k; p += 4)
             for (size_t r = 0; r < rows; r++) {
                 const float *src = x + (r0 + r) * k + p;
@@ -90,8 +138,6 @@ static void tile_scalar(const float *a, const float *b, size_t depth, float *c, 
 }
 
 #if defined(__x86_64__)
-#define LSEG_PL_AVX512 __attribute__((target("avx512f,fma")))
-
 LSEG_PL_AVX512 static void tile_avx512(const float *a, const float *b, size_t depth, float *c, size_t ldc,
                                        size_t rows, size_t cols, int accumulate) {
     const __mmask16 m0 = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1);

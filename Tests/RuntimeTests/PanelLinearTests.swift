@@ -77,6 +77,26 @@ final class PanelLinearTests: XCTestCase {
         }
     }
 
+    /// Tile t, depth p, lane r holds x[14 t + r][p], zero past the last row: whole tiles go
+    /// through the AVX-512 transpose in 16-step blocks, the rest through the scalar loop.
+    func testPackedRowsHoldTheRowsTileByTile() {
+        var rng = SeededRandom(seed: 0x9A7)
+        for (m, k) in [(30, 37), (14, 16), (28, 100), (5, 3)] {
+            let x = rng.floats(m * k)
+            let tiles = (m + 13) / 14
+            var packed = [Float](repeating: .nan, count: Int(lseg_panel_row_floats(m, k)))
+            lseg_panel_pack_rows(x, m, k, 0, tiles, &packed)
+            for t in 0..<tiles {
+                for p in 0..<k {
+                    for r in 0..<14 {
+                        let row = t * 14 + r
+                        XCTAssertEqual(packed[(t * k + p) * 14 + r], row < m ? x[row * k + p] : 0, "m \(m) k \(k) tile \(t) depth \(p) lane \(r)")
+                    }
+                }
+            }
+        }
+    }
+
     func testARowComputedAloneGetsTheSameBits() {
         var rng = SeededRandom(seed: 0x9A2)
         let c = Case(m: 40, k: 1100, n: 96, transB: false)
