@@ -30,9 +30,9 @@ public final class ModelRunner: @unchecked Sendable {
     public let prepared = PreparedWeights()
 
     /// Packs fp32 Linear weights for this CPU's kernel (`PanelLinearRewrite`) unless
-    /// `packLinearWeights` is false; `model` then holds the packed layout. Hand the model over
-    /// (do not keep another reference to it): the stored layout is freed weight by weight as it
-    /// is packed only when nothing else holds it.
+    /// `packLinearWeights` is false; `model` then holds the packed layout. Hand the model over:
+    /// each weight is then re-laid out in its own buffer. A model the caller still holds is left
+    /// as it is and the packed weights are a second copy.
     public init(model: consuming Model, threads: Int = ProcessorCount.active, maxMemoryBytes: Int? = nil,
                 packLinearWeights: Bool = true) {
         self.threads = max(1, threads)
