@@ -30,27 +30,15 @@ size_t lseg_panel_weight_floats(size_t k, size_t n) { return (n + COLS - 1) / CO
 void lseg_panel_pack_weights(const float *w, int trans_b, size_t k, size_t n, size_t panel0, size_t panel1,
                              float *dst) {
     for (size_t pn = panel0; pn < panel1; pn++) {
-        float *out = dst + pn * k * COLS;
         const size_t j0 = pn * COLS, width = n - j0 < COLS ? n - j0 : COLS;
-        if (trans_b) {
-            /* w is [n, k]: column j of the panel is row j0 + j of w. */
-            for (size_t j = 0; j < width; j++) {
-                const float *src = w + (j0 + j) * k;
-                for (size_t p = 0; p < k; p++) out[p * COLS + j] = src[p];
-            }
-        }
-        if (width < COLS)
-            for (size_t p = 0; p < k; p++) memset(out + p * COLS + width, 0, (COLS - width) * sizeof(float));
-    }
-    if (trans_b) return;
-    /* w is [k, n]: each panel row is a 128-byte run of a row of w. Blocks of 64 rows of w go to
-       every panel in the range, so the pages read and written at a time stay few (panel by panel
-       over all k rows touched a new page of w for every row). */
-    for (size_t p0 = 0; p0 < k; p0 += 64) {
-        const size_t p1 = k - p0 < 64 ? k : p0 + 64;
-        for (size_t pn = panel0; pn < panel1; pn++) {
-            const size_t j0 = pn * COLS, width = n - j0 < COLS ? n - j0 : COLS;
-            for (size_t p = p0; p < p1; p++) memcpy(dst + (pn * k + p) * COLS, w + p * n + j0, width * sizeof(float));
+        for (size_t p = 0; p < k; p++) {
+            float *row = dst + (pn * k + p) * COLS;
+            /* w is [n, k] (column j of the panel is row j0 + j of w) or [k, n] (a run of row p). */
+            if (trans_b)
+                for (size_t j = 0; j < width; j++) row[j] = w[(j0 + j) * k + p];
+            else
+                memcpy(row, w + p * n + j0, width * sizeof(float));
+            if (width < COLS) memset(row + width, 0, (COLS - width) * sizeof(float));
         }
     }
 }

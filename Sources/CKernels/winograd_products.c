@@ -1,8 +1,7 @@
-#include "kernels_heavy.h"
+#include "CKernels.h"
 #include <math.h>
 #include <string.h>
 #if defined(__x86_64__)
-#include <cpuid.h>
 #include <immintrin.h>
 #endif
 #if defined(__aarch64__)
@@ -131,26 +130,6 @@ LSEG_WP_AVX2 static void panel_avx2(const float *u, const float *v, int64_t ld, 
     }
 }
 
-/* XCR0 through xgetbv, encoded as bytes so the file needs no -mxsave. */
-static uint64_t wp_xcr0(void) {
-    uint32_t lo, hi;
-    __asm__ volatile(".byte 0x0f, 0x01, 0xd0" : "=a"(lo), "=d"(hi) : "c"(0));
-    return ((uint64_t)hi << 32) | lo;
-}
-
-static int wp_has_avx512f(void) {
-    unsigned a, b, c, d;
-    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) return 0; /* OSXSAVE */
-    const uint64_t need = (1u << 1) | (1u << 2) | (1u << 5) | (1u << 6) | (1u << 7); /* SSE AVX k ZMM */
-    if ((wp_xcr0() & need) != need || __get_cpuid_max(0, NULL) < 7) return 0;
-    __cpuid_count(7, 0, a, b, c, d);
-    return (b >> 16) & 1;
-}
-
-static int wp_has_avx2(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
 #endif
 
 #if defined(__aarch64__)
@@ -190,8 +169,8 @@ static panel_fn panel_for(int path) {
     switch (path) {
     case LSEG_WINOGRAD_SCALAR: return panel_scalar;
 #if defined(__x86_64__)
-    case LSEG_WINOGRAD_AVX2: return wp_has_avx2() ? panel_avx2 : NULL;
-    case LSEG_WINOGRAD_AVX512: return wp_has_avx512f() ? panel_avx512 : NULL;
+    case LSEG_WINOGRAD_AVX2: return lseg_cpu_has_avx2() ? panel_avx2 : NULL;
+    case LSEG_WINOGRAD_AVX512: return lseg_cpu_has_avx512f() ? panel_avx512 : NULL;
 #endif
 #if defined(__aarch64__)
     case LSEG_WINOGRAD_NEON: return panel_neon;
@@ -207,8 +186,8 @@ int lseg_winograd_best_path(void) {
     if (cached >= 0) return cached;
     int best = LSEG_WINOGRAD_SCALAR;
 #if defined(__x86_64__)
-    if (wp_has_avx512f()) best = LSEG_WINOGRAD_AVX512;
-    else if (wp_has_avx2()) best = LSEG_WINOGRAD_AVX2;
+    if (lseg_cpu_has_avx512f()) best = LSEG_WINOGRAD_AVX512;
+    else if (lseg_cpu_has_avx2()) best = LSEG_WINOGRAD_AVX2;
 #elif defined(__aarch64__)
     best = LSEG_WINOGRAD_NEON;
 #endif
