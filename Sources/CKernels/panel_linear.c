@@ -158,14 +158,6 @@ LSEG_PL_AVX512 static void tile_avx512(const float *a, const float *b, size_t de
 }
 #endif
 
-int lseg_panel_linear_fast(void) {
-#if defined(__x86_64__)
-    return lseg_cpu_has_avx512f();
-#else
-    return 0;
-#endif
-}
-
 void lseg_panel_linear(int fast, const float *xp, size_t m, size_t k, const float *wp, size_t n, size_t panel0,
                        size_t panel1, float *y, size_t ldy, const float *bias, int act, float alpha) {
     void (*tile)(const float *, const float *, size_t, float *, size_t, size_t, size_t, int) = tile_scalar;

@@ -149,11 +149,10 @@ void lseg_panel_pack_weights(const float *w, int trans_b, size_t k, size_t n, si
 size_t lseg_panel_row_floats(size_t m, size_t k);
 /* Row tiles [tile0, tile1) of x into dst (the whole packed buffer). */
 void lseg_panel_pack_rows(const float *x, size_t m, size_t k, size_t tile0, size_t tile1, float *dst);
-/* 1 when the AVX-512 tile runs here (else the scalar reference, same bits). */
-int lseg_panel_linear_fast(void);
 /* y[r][j] = act(sum_p x[r][p] W[p][j] + bias[j]) for all m rows and the columns of panels
    [panel0, panel1) (row stride ldy); bias may be NULL; bias and act as lseg_bias_activation
-   applies them (the same bits). fast = 0 forces the scalar reference tile. */
+   applies them (the same bits). The AVX-512 tile runs where lseg_cpu_has_avx512f() (else the
+   scalar reference, the same bits); fast = 0 forces the reference. */
 void lseg_panel_linear(int fast, const float *xp, size_t m, size_t k, const float *wp, size_t n, size_t panel0,
                        size_t panel1, float *y, size_t ldy, const float *bias, int act, float alpha);
 #endif

@@ -24,28 +24,25 @@ public enum PanelLinearRewrite {
         // (0.18 of 0.24 s for vitb32's 340 MB).
         var scratch: AlignedAllocation?, scratchBytes = 0
         for gi in model.graphs.indices {
-            for (name, transB) in candidates(model.graphs[gi]) {
+            for (name, transB, readers) in candidates(model.graphs[gi]) {
                 // Taken out, packed, put back: the stored layout's last reference goes with `w`,
                 // so peak memory grows by at most one weight, not by all of them.
                 guard var w = model.graphs[gi].initializers.removeValue(forKey: name) else { continue }
                 let (k, n) = transB ? (w.shape[1], w.shape[0]) : (w.shape[0], w.shape[1])
                 let width = PanelLinearKernels.columns, panels = (n + width - 1) / width
-                let packed: Tensor
+                let source: UnsafeRawPointer, storage: TensorStorage
                 if n % width == 0, w.storage.isPrivateHeap, isKnownUniquelyReferenced(&w.storage) {
                     if scratchBytes < w.byteCount { (scratch, scratchBytes) = (AlignedAllocation(byteCount: w.byteCount), w.byteCount) }
                     scratch!.pointer.copyMemory(from: w.data, byteCount: w.byteCount)
-                    packed = Tensor(dtype: .float32, shape: [panels, k, width], storage: w.storage)
-                    pack(UnsafePointer(scratch!.pointer.assumingMemoryBound(to: Float.self)), transB: transB, k: k, n: n,
-                         into: packed, threads: threads)
+                    (source, storage) = (UnsafeRawPointer(scratch!.pointer), w.storage)
                 } else {
                     let bytes = panels * k * width * MemoryLayout<Float>.size, buffer = AlignedAllocation(byteCount: bytes)
-                    packed = Tensor(dtype: .float32, shape: [panels, k, width],
-                                    storage: TensorStorage(borrowing: buffer.pointer, byteCount: bytes, owner: buffer))
-                    pack(UnsafePointer(w.data.assumingMemoryBound(to: Float.self)), transB: transB, k: k, n: n,
-                         into: packed, threads: threads)
+                    (source, storage) = (UnsafeRawPointer(w.data), TensorStorage(borrowing: buffer.pointer, byteCount: bytes, owner: buffer))
                 }
+                let packed = Tensor(dtype: .float32, shape: [panels, k, width], storage: storage)
+                pack(source.assumingMemoryBound(to: Float.self), transB: transB, k: k, n: n, into: packed, threads: threads)
                 model.graphs[gi].initializers[name] = packed
-                for i in model.graphs[gi].nodes.indices where model.graphs[gi].nodes[i].inputs.contains(name) {
+                for i in readers {
                     guard case .linear(var a) = model.graphs[gi].nodes[i].op else { continue }
                     a.transB = false
                     a.weightPanels = n
@@ -64,14 +61,15 @@ public enum PanelLinearRewrite {
     }
 
     /// Names of the float32 2-D initializers read only as the weight of Linear nodes with one
-    /// transB, K and N at least the minimums; with that transB. Sorted, so packing order is fixed.
-    static func candidates(_ g: Graph) -> [(String, Bool)] {
+    /// transB, K and N at least the minimums; with that transB and the indices of those nodes.
+    /// Sorted by name, so packing order is fixed.
+    static func candidates(_ g: Graph) -> [(name: String, transB: Bool, readers: [Int])] {
         var readers: [String: [Int]] = [:]
         for (i, node) in g.nodes.enumerated() {
             for name in Set(node.inputs) where !name.isEmpty && g.initializers[name] != nil { readers[name, default: []].append(i) }
         }
         let reserved = Set(g.inputs.map(\.name) + g.outputs.map(\.name))
-        var found: [(String, Bool)] = []
+        var found: [(name: String, transB: Bool, readers: [Int])] = []
         for (name, nodes) in readers.sorted(by: { $0.key < $1.key }) where !reserved.contains(name) {
             guard let w = g.initializers[name], w.dtype == .float32, w.shape.count == 2 else { continue }
             var transB: Bool?
@@ -87,7 +85,7 @@ public enum PanelLinearRewrite {
             }
             guard let t = transB else { continue }
             let (k, n) = t ? (w.shape[1], w.shape[0]) : (w.shape[0], w.shape[1])
-            if k >= minimumDepth, n >= minimumColumns { found.append((name, t)) }
+            if k >= minimumDepth, n >= minimumColumns { found.append((name, t, nodes)) }
         }
         return found
     }

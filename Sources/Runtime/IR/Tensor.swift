@@ -26,12 +26,12 @@ public final class TensorStorage: @unchecked Sendable {
         if let base = bytes.baseAddress, bytes.count > 0 { pointer.copyMemory(from: base, byteCount: bytes.count) }
     }
 
-    /// Borrows memory that `owner` keeps alive (for example a mapped file).
     /// True when the bytes are this process's own heap memory (allocated here, or a decoded
     /// weight's buffer), false when borrowed from a mapped file or a caller: only then may a
     /// sole holder rewrite them in place.
     var isPrivateHeap: Bool { owned || owner is AlignedAllocation }
 
+    /// Borrows memory that `owner` keeps alive (for example a mapped file).
     public init(borrowing pointer: UnsafeMutableRawPointer, byteCount: Int, owner: AnyObject) {
         self.pointer = pointer
         self.byteCount = byteCount

@@ -197,10 +197,9 @@ enum PanelLinearKernels {
     static let panelsPerItem = 2
 
     /// True when the AVX-512 tile runs on this CPU (`PanelLinearRewrite` packs only then).
-    static var fast: Bool { lseg_panel_linear_fast() != 0 }
+    static var fast: Bool { lseg_cpu_has_avx512f() != 0 }
 
     static func packedRowFloats(rows: Int, k: Int) -> Int { Int(lseg_panel_row_floats(rows, k)) }
-    static func panelFloats(k: Int, n: Int) -> Int { Int(lseg_panel_weight_floats(k, n)) }
 
     /// y [m, n] = act(x [m, k] W + bias); `panels` as `lseg_panel_pack_weights` writes them,
     /// `packedRows` holds `packedRowFloats(rows: m, k: k)` floats. `fast: false` runs the scalar
