@@ -478,6 +478,12 @@ VNNI static inline void NAME(const uint8_t *xq, const int8_t *wb, const direct_g
                              int64_t cout, const lseg_i8_epilogue *ep) {                                    \
     __m512i acc[8][V];                                                                                     \
     for (int r = 0; r < 8; r++) for (int v = 0; v < V; v++) acc[r][v] = _mm512_setzero_si512();             \
+    /* The tile's output lines, fetched for writing while the products run: a 1x1 tile's stores   \
+       otherwise wait on them (96 x 96, 256 -> 256 channels: about 370 -> 400 GOP/s on one Zen 4  \
+       core; a 3x3 tile is 9x longer and gains nothing measurable). */                              \
+    for (int r = 0; r < 8 && blk * 8 + r < cout; r++)                                                      \
+        for (int v = 0; v < V; v++)                                                                        \
+            _mm_prefetch((const char *)(ep->y + (blk * 8 + r) * ep->ldy + oh * w->out_width + ow0 + 16 * v), _MM_HINT_ET0); \
     for (int64_t kh = 0; kh < w->kernel_h; kh++) {                                                         \
         for (int64_t kw = 0; kw < w->kernel_w; kw++) {                                                     \
             const uint8_t *src = xq + (oh + kh * w->dilation_h) * g->row + (ow0 + kw * w->dilation_w) * 4;  \
