@@ -26,18 +26,17 @@ public final class WorkerPool: @unchecked Sendable {
     /// How long an idle thread polls before it sleeps. Kernels post loops back to back, and a
     /// futex sleep and wake-up per loop costs more than many loops take. A clock bound, not a
     /// count of polls: the earlier 20 000 polls ran out so soon on a Zen 4 virtual machine that
-    /// workers slept between most steps (vitb32 int8 image graph about 5 % slower; with
+    /// workers often slept between loops (vitb32 int8 image graph about 5 % slower; with
     /// `lseg-bench --profile`'s pause after each step, 240 ms instead of 154).
-    static let spinSeconds = 0.0005
+    private static let spinSeconds = 0.0005
 
-    /// Polls `done` for up to `spinSeconds`; returns whether it became true.
+    /// Polls `done` until it holds or `spinSeconds` have passed (the caller then sleeps if need be).
     @inline(__always)
-    private static func spin(until done: () -> Bool) -> Bool {
+    private static func spin(until done: () -> Bool) {
         let deadline = ResourceUsage.now() + spinSeconds
-        while true {
-            for _ in 0..<256 where done() { return true }
-            if ResourceUsage.now() >= deadline { return done() }
-        }
+        repeat {
+            for _ in 0..<256 where done() { return }
+        } while ResourceUsage.now() < deadline
     }
 
     public init(workers: Int) {
@@ -67,7 +66,7 @@ public final class WorkerPool: @unchecked Sendable {
             pthread_mutex_unlock(mutex)
             // After the caller's own share no iteration is left to take; wait for those taken.
             runIterations()
-            _ = Self.spin { active.load(ordering: .acquiring) == 0 }
+            Self.spin { active.load(ordering: .acquiring) == 0 }
             pthread_mutex_lock(mutex)
             while active.load(ordering: .acquiring) > 0 { pthread_cond_wait(workDone, mutex) }
             // The closure must not outlive this call: no worker can take it after this.
@@ -106,7 +105,7 @@ public final class WorkerPool: @unchecked Sendable {
     private func workerLoop() -> Never {
         var seen = posted.load(ordering: .acquiring)
         while true {
-            _ = Self.spin { posted.load(ordering: .acquiring) != seen }
+            Self.spin { posted.load(ordering: .acquiring) != seen }
             seen = posted.load(ordering: .acquiring)
             pthread_mutex_lock(mutex)
             while job == nil || next >= total { pthread_cond_wait(workReady, mutex) }
