@@ -144,6 +144,48 @@ int64_t lseg_i8_direct_rows_per_tile(const lseg_i8_window *w);
 void lseg_i8_direct_conv(const uint8_t *xq, const void *packed, int64_t cout, const lseg_i8_window *w,
                          int64_t oh_begin, int64_t oh_end, const lseg_i8_epilogue *ep);
 
+/* Int8 Winograd F(2x2, 3x3) for 3x3 convolutions with stride 1, dilation 1 and padding 1 on all
+   sides (output the input's size), one group. A lossy variant of the direct convolution with 2.25x
+   fewer multiply-adds; its error against the direct one is measured by the tests (Int8Tests) and
+   by the quantizer's accuracy report. Numerics (the scalar reference and the AVX-512 VNNI kernel
+   agree bit for bit):
+   - input: each value clamped to [lo, hi] (the static quantization's range: its ReLU and its
+     saturation), zero outside the image; each 4x4 tile (stride 2) transformed in float,
+     v = B^T d B (B^T rows: d0 - d2, d1 + d2, d2 - d1, d1 - d3), first along each input row,
+     then along each column; point p = 4 i + j (i: vertical, j: horizontal);
+   - for each tile and each of its 16 points: s = max over channels |v| / 127 and
+     q = round_half_even(v * (127 / max)) + 128 (all 128 when max is 0): per tile and point,
+     symmetric, as unsigned bytes;
+   - weights: U = (2G) w (2G)^T (= 4 G w G^T, integers; 2G rows (2,0,0), (1,1,1), (1,-1,1),
+     (0,0,2)) from the int8 weights, kept as they are when max over channels |U| <= 127 for that
+     point and output channel, else rounded to round_half_even(U * 127 / max); us = weight
+     scale / 4 (times max / 127 when rescaled);
+   - products: m = float(sum_c q u - 128 sum_c u) * us * s (int32 sums, exact);
+   - output: S[i][0] = m[i][0] + m[i][1] + m[i][2], S[i][1] = m[i][1] - m[i][2] - m[i][3], then
+     y[0][k] = S[0][k] + S[1][k] + S[2][k], y[1][k] = S[1][k] - S[2][k] - S[3][k] (left to right),
+     then + bias, + residual, activation (ReLU and LeakyReLU inline, others after).
+   Tiles are processed in blocks of up to LSEG_I8_WINOGRAD_BLOCK along one row of tiles. */
+enum { LSEG_I8_WINOGRAD_BLOCK = 48 };
+int lseg_i8_winograd_supported(const lseg_i8_window *w);
+/* Blocks of tiles (work items), bytes of one thread's scratch, bytes of the packed weights. */
+int64_t lseg_i8_winograd_blocks(const lseg_i8_window *w);
+int64_t lseg_i8_winograd_scratch_bytes(const lseg_i8_window *w);
+int64_t lseg_i8_winograd_weights_bytes(int64_t cout, const lseg_i8_window *w);
+/* Weights w[co][c][3][3] (int8) with per-output-channel scales into the packed transformed form. */
+void lseg_i8_winograd_pack_weights(const int8_t *w, const float *scale, int64_t cout, const lseg_i8_window *win,
+                                   void *packed);
+/* Blocks [block_begin, block_end) of x [C][H][W] (one batch item) into ep->y ([Cout][OH * OW],
+   ep->ldy = OH * OW) with ep->bias, ep->residual, ep->act, ep->alpha (scale and rowsum unused).
+   The VNNI kernel needs lseg_i8_path_available(LSEG_I8_AVX512_VNNI); scratch: this thread's
+   lseg_i8_winograd_scratch_bytes, 64-byte aligned. */
+void lseg_i8_winograd_conv(const float *x, float lo, float hi, const void *packed, int64_t cout,
+                           const lseg_i8_window *w, int64_t block_begin, int64_t block_end, void *scratch,
+                           const lseg_i8_epilogue *ep);
+/* The scalar reference of the same computation (any CPU; needs no scratch). */
+void lseg_i8_winograd_reference(const float *x, float lo, float hi, const void *packed, int64_t cout,
+                                const lseg_i8_window *w, int64_t block_begin, int64_t block_end,
+                                const lseg_i8_epilogue *ep);
+
 /* Plain reference on unpacked int8 operands: c[i * ldc + j] = sum_k a[i * lda + k] * b[j * ldb + k]. */
 void lseg_i8_gemm_reference(const int8_t *a, int64_t lda, const int8_t *b, int64_t ldb,
                             int64_t m, int64_t n, int64_t k, int32_t *c, int64_t ldc);
