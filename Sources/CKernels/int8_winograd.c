@@ -20,7 +20,8 @@
 #endif
 
 typedef struct {
-    int64_t C, C4, kp, K8, H, W, OH, OW, TH, TW, row_blocks;
+    int64_t C, C4, kp, K8, H, W, OH, OW, TH, TW, tiles, blocks;
+    int64_t block;  /* tiles per block: 48, or one row of tiles when rows are narrower than 16 */
 } wg_geometry;
 
 static wg_geometry wg_geom(const lseg_i8_window *w, int64_t cout) {
@@ -31,7 +32,12 @@ static wg_geometry wg_geom(const lseg_i8_window *w, int64_t cout) {
     g.K8 = (cout + 7) / 8;
     g.H = w->height; g.W = w->width; g.OH = w->out_height; g.OW = w->out_width;
     g.TH = (g.OH + 1) / 2; g.TW = (g.OW + 1) / 2;
-    g.row_blocks = (g.TW + LSEG_I8_WINOGRAD_BLOCK - 1) / LSEG_I8_WINOGRAD_BLOCK;
+    g.tiles = g.TH * g.TW;
+    /* Tiles are numbered row by row; a block is 48 consecutive ones, so a 16-tile vector spans at
+       most two rows when rows hold 16 or more (a 48-wide output's 24-tile rows fill the lanes).
+       Narrower rows get a block each (their vector's lanes past the row are wasted). */
+    g.block = g.TW >= 16 ? LSEG_I8_WINOGRAD_BLOCK : g.TW;
+    g.blocks = (g.tiles + g.block - 1) / g.block;
     return g;
 }
 
@@ -43,7 +49,7 @@ int lseg_i8_winograd_supported(const lseg_i8_window *w) {
 
 int64_t lseg_i8_winograd_blocks(const lseg_i8_window *w) {
     const wg_geometry g = wg_geom(w, 1);
-    return g.TH * g.row_blocks;
+    return g.blocks;
 }
 
 /* Scratch: quantized block [16][C4][48][4] bytes, then per point 48 scales and 48 inverse
@@ -126,6 +132,10 @@ static void wg_tile_scalar(const float *xc, const wg_geometry *g, float lo, floa
     }
 }
 
+static inline int wg_inline_act(const lseg_i8_epilogue *ep) {
+    return ep->act == LSEG_ACT_NONE || ep->act == LSEG_ACT_RELU || ep->act == LSEG_ACT_LEAKYRELU;
+}
+
 static inline float wg_act(float v, const lseg_i8_epilogue *ep) {
     if (ep->act == LSEG_ACT_RELU) return v > 0.0f ? v : 0.0f;
     if (ep->act == LSEG_ACT_LEAKYRELU) return v < 0.0f ? v * ep->alpha : v;
@@ -143,9 +153,9 @@ void lseg_i8_winograd_reference(const float *x, float lo, float hi, const void *
     float *v = (float *)malloc((size_t)(16 * g.C) * sizeof(float));
     if (!q || !v) { free(q); free(v); return; }
     for (int64_t b = block_begin; b < block_end; b++) {
-        const int64_t th = b / g.row_blocks, tw0 = (b % g.row_blocks) * LSEG_I8_WINOGRAD_BLOCK;
-        const int64_t tw1 = tw0 + LSEG_I8_WINOGRAD_BLOCK < g.TW ? tw0 + LSEG_I8_WINOGRAD_BLOCK : g.TW;
-        for (int64_t tw = tw0; tw < tw1; tw++) {
+        const int64_t t0 = b * g.block, t1 = t0 + g.block < g.tiles ? t0 + g.block : g.tiles;
+        for (int64_t t = t0; t < t1; t++) {
+            const int64_t th = t / g.TW, tw = t % g.TW;
             float mx[16] = {0}, s[16], inv[16];
             for (int64_t c = 0; c < g.C; c++) {
                 wg_tile_scalar(x + c * g.H * g.W, &g, lo, hi, th, tw, v + 16 * c);
@@ -183,14 +193,11 @@ void lseg_i8_winograd_reference(const float *x, float lo, float hi, const void *
                         const int64_t at = o * ep->ldy + oh * g.OW + ow;
                         if (ep->residual) y = y + ep->residual[at];
                         ep->y[at] = wg_act(y, ep);
+                        /* The other activations through the shared function (elementwise, the same
+                           floats however the kernel groups its calls). */
+                        if (!wg_inline_act(ep)) lseg_bias_activation(ep->y + at, 1, 1, 1, NULL, NULL, ep->act, ep->alpha);
                     }
                 }
-            }
-        }
-        if (ep->act != LSEG_ACT_NONE && ep->act != LSEG_ACT_RELU && ep->act != LSEG_ACT_LEAKYRELU) {
-            for (int a = 0; a < 2 && 2 * th + a < g.OH; a++) {
-                const int64_t c0 = 2 * tw0, c1 = 2 * tw1 < g.OW ? 2 * tw1 : g.OW;
-                lseg_bias_activation(ep->y + (2 * th + a) * g.OW + c0, cout, c1 - c0, ep->ldy, NULL, NULL, ep->act, ep->alpha);
             }
         }
     }
@@ -263,18 +270,49 @@ VNNI static inline __attribute__((always_inline)) void wg_tile16(const float *xc
     }
 }
 
-/* Quantizes the block's tiles [tw0, tw0 + n) into q [16][C4][48][4], scales s and inverses inv [16][48]. */
-VNNI static void wg_quantize_block(const float *x, const wg_geometry *g, float lo_f, float hi_f, int64_t th, int64_t tw0,
+/* Where a vector's 16 consecutive tiles lie: `split` lanes in row th from tw, the rest (if any)
+   from the start of row th + 1. */
+typedef struct {
+    int64_t th, tw, split, lanes;
+    wg_cols first, second;
+    __mmask16 next;  /* lanes of row th + 1 */
+} wg_vector;
+
+static wg_vector wg_locate(const wg_geometry *g, int64_t t, int64_t lanes) {
+    wg_vector v;
+    v.th = t / g->TW; v.tw = t % g->TW;
+    v.lanes = lanes < 16 ? lanes : 16;
+    v.split = g->TW - v.tw < v.lanes ? g->TW - v.tw : v.lanes;
+    v.first = wg_columns(g, v.tw);
+    /* Lane l of the second part is tile l - split of row th + 1. */
+    v.second = wg_columns(g, -v.split);
+    v.next = v.split < v.lanes ? wg_lanes(v.split, 16) : 0;
+    return v;
+}
+
+/* The vector's 16 transformed values of one channel plane, both parts blended. */
+VNNI static inline __attribute__((always_inline)) void wg_vector16(const float *xc, const wg_geometry *g, const wg_vector *vec,
+                                                                   __m512 lo, __m512 hi, __m512 v[16]) {
+    wg_tile16(xc, g, &vec->first, vec->th, lo, hi, v);
+    if (vec->next) {
+        __m512 w[16];
+        wg_tile16(xc, g, &vec->second, vec->th + 1, lo, hi, w);
+        for (int p = 0; p < 16; p++) v[p] = _mm512_mask_blend_ps(vec->next, v[p], w[p]);
+    }
+}
+
+/* Quantizes the block's tiles [t0, t0 + n) into q [16][C4][48][4], scales s and inverses inv [16][48]. */
+VNNI static void wg_quantize_block(const float *x, const wg_geometry *g, float lo_f, float hi_f, int64_t t0,
                                    int64_t n, uint8_t *q, float *s, float *inv) {
     const __m512 lo = _mm512_set1_ps(lo_f), hi = _mm512_set1_ps(hi_f);
     const int64_t plane = g->H * g->W, pstride = g->C4 * LSEG_I8_WINOGRAD_BLOCK * 4;
     for (int64_t vi = 0; vi * 16 < n; vi++) {
-        const wg_cols cols = wg_columns(g, tw0 + 16 * vi);
+        const wg_vector vec = wg_locate(g, t0 + 16 * vi, n - 16 * vi);
         __m512 mx[16];
         for (int p = 0; p < 16; p++) mx[p] = _mm512_setzero_ps();
         for (int64_t c = 0; c < g->C; c++) {
             __m512 v[16];
-            wg_tile16(x + c * plane, g, &cols, th, lo, hi, v);
+            wg_vector16(x + c * plane, g, &vec, lo, hi, v);
             for (int p = 0; p < 16; p++) mx[p] = _mm512_max_ps(mx[p], _mm512_abs_ps(v[p]));
         }
         __m512 iv[16];
@@ -291,7 +329,7 @@ VNNI static void wg_quantize_block(const float *x, const wg_geometry *g, float l
                 const int64_t c = cg * 4 + t;
                 if (c < g->C) {
                     __m512 v[16];
-                    wg_tile16(x + c * plane, g, &cols, th, lo, hi, v);
+                    wg_vector16(x + c * plane, g, &vec, lo, hi, v);
                     for (int p = 0; p < 16; p++) {
                         const __m512 f = _mm512_mul_ps(v[p], _mm512_loadu_ps(inv + p * LSEG_I8_WINOGRAD_BLOCK + 16 * vi));
                         const __m512i qi = _mm512_add_epi32(_mm512_cvtps_epi32(f), bias);
@@ -339,10 +377,14 @@ WG_PRODUCTS(wg_products_1, 1)
 WG_PRODUCTS(wg_products_2, 2)
 WG_PRODUCTS(wg_products_3, 3)
 
-/* Bias, residual, activation and the store of one output row segment (32 columns from col). */
+/* Bias, residual, activation and the store of columns [col + first, col + last) of one output
+   row (first <= last <= 32, col may be negative: the lanes before column 0 are masked off) from
+   the 32 interleaved values lo16, hi16. */
 VNNI static inline void wg_store(float *y, const float *res, __m512 lo16, __m512 hi16, __m512 bias, int64_t col,
-                                 int64_t OW, const lseg_i8_epilogue *ep) {
-    const __mmask16 m0 = wg_lanes(0, OW - col), m1 = wg_lanes(0, OW - col - 16);
+                                 int64_t first, int64_t last, int64_t OW, const lseg_i8_epilogue *ep) {
+    if (last > OW - col) last = OW - col;
+    if (last <= first) return;
+    const __mmask16 m0 = wg_lanes(first, last), m1 = wg_lanes(first - 16, last - 16);
     __m512 f0 = _mm512_add_ps(lo16, bias), f1 = _mm512_add_ps(hi16, bias);
     if (res) {
         f0 = _mm512_add_ps(f0, _mm512_maskz_loadu_ps(m0, res + col));
@@ -358,6 +400,7 @@ VNNI static inline void wg_store(float *y, const float *res, __m512 lo16, __m512
     }
     _mm512_mask_storeu_ps(y + col, m0, f0);
     _mm512_mask_storeu_ps(y + col + 16, m1, f1);
+    if (!wg_inline_act(ep)) lseg_bias_activation(y + col + first, 1, last - first, 1, NULL, NULL, ep->act, ep->alpha);
 }
 
 VNNI void lseg_i8_winograd_conv(const float *x, float lo, float hi, const void *packed, int64_t cout,
@@ -372,13 +415,12 @@ VNNI void lseg_i8_winograd_conv(const float *x, float lo, float hi, const void *
     float *S = inv + 16 * LSEG_I8_WINOGRAD_BLOCK;
     const __m512i lo_idx = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
     const __m512i hi_idx = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
-    const int inline_act = ep->act == LSEG_ACT_NONE || ep->act == LSEG_ACT_RELU || ep->act == LSEG_ACT_LEAKYRELU;
     for (int64_t b = block_begin; b < block_end; b++) {
-        const int64_t th = b / g.row_blocks, tw0 = (b % g.row_blocks) * LSEG_I8_WINOGRAD_BLOCK;
-        const int64_t n = g.TW - tw0 < LSEG_I8_WINOGRAD_BLOCK ? g.TW - tw0 : LSEG_I8_WINOGRAD_BLOCK;
+        const int64_t t0 = b * g.block, n = g.tiles - t0 < g.block ? g.tiles - t0 : g.block;
         const int V = (int)((n + 15) / 16);
-        wg_quantize_block(x, &g, lo, hi, th, tw0, n, q, s, inv);
-        const int64_t col0 = 2 * tw0, cols = 2 * n < g.OW - col0 ? 2 * n : g.OW - col0;
+        wg_quantize_block(x, &g, lo, hi, t0, n, q, s, inv);
+        wg_vector vecs[3];
+        for (int v = 0; v < V; v++) vecs[v] = wg_locate(&g, t0 + 16 * v, n - 16 * v);
         for (int64_t ob = 0; ob < g.K8; ob++) {
             if (V == 3) wg_products_3(&g, U, us, corr, ob, q, s, S);
             else if (V == 2) wg_products_2(&g, U, us, corr, ob, q, s, S);
@@ -388,14 +430,12 @@ VNNI void lseg_i8_winograd_conv(const float *x, float lo, float hi, const void *
                 const int64_t o = ob * 8 + r;
                 const __m512 bias = _mm512_set1_ps(ep->bias ? ep->bias[o] : 0.0f);
                 for (int v = 0; v < V; v++) {
+                    const wg_vector *vec = &vecs[v];
                     __m512 Sv[4][2];
                     for (int i = 0; i < 4; i++)
                         for (int k = 0; k < 2; k++)
                             Sv[i][k] = _mm512_loadu_ps(S + ((i * 2 + k) * 8 + r) * LSEG_I8_WINOGRAD_BLOCK + 16 * v);
-                    const int64_t col = col0 + 32 * v;
                     for (int a = 0; a < 2; a++) {
-                        const int64_t oh = 2 * th + a;
-                        if (oh >= g.OH) break;
                         __m512 y0, y1;
                         if (a == 0) {
                             y0 = _mm512_add_ps(_mm512_add_ps(Sv[0][0], Sv[1][0]), Sv[2][0]);
@@ -404,16 +444,22 @@ VNNI void lseg_i8_winograd_conv(const float *x, float lo, float hi, const void *
                             y0 = _mm512_sub_ps(_mm512_sub_ps(Sv[1][0], Sv[2][0]), Sv[3][0]);
                             y1 = _mm512_sub_ps(_mm512_sub_ps(Sv[1][1], Sv[2][1]), Sv[3][1]);
                         }
-                        const int64_t at = o * ep->ldy + oh * g.OW;
-                        wg_store(ep->y + at, ep->residual ? ep->residual + at : NULL, _mm512_permutex2var_ps(y0, lo_idx, y1),
-                                 _mm512_permutex2var_ps(y0, hi_idx, y1), bias, col, g.OW, ep);
+                        const __m512 lo16 = _mm512_permutex2var_ps(y0, lo_idx, y1), hi16 = _mm512_permutex2var_ps(y0, hi_idx, y1);
+                        /* Columns [0, 2 split) belong to row th from tile tw, the rest to row th + 1. */
+                        int64_t oh = 2 * vec->th + a;
+                        if (oh < g.OH) {
+                            const int64_t at = o * ep->ldy + oh * g.OW;
+                            wg_store(ep->y + at, ep->residual ? ep->residual + at : NULL, lo16, hi16, bias, 2 * vec->tw, 0,
+                                     2 * vec->split, g.OW, ep);
+                        }
+                        oh += 2;
+                        if (vec->next && oh < g.OH) {
+                            const int64_t at = o * ep->ldy + oh * g.OW;
+                            wg_store(ep->y + at, ep->residual ? ep->residual + at : NULL, lo16, hi16, bias, -2 * vec->split,
+                                     2 * vec->split, 2 * vec->lanes, g.OW, ep);
+                        }
                     }
                 }
-            }
-            if (!inline_act) {
-                for (int a = 0; a < 2 && 2 * th + a < g.OH; a++)
-                    lseg_bias_activation(ep->y + ob * 8 * ep->ldy + (2 * th + a) * g.OW + col0, rows, cols, ep->ldy, NULL, NULL,
-                                         ep->act, ep->alpha);
             }
         }
     }
