@@ -53,11 +53,15 @@ int64_t lseg_i8_winograd_blocks(const lseg_i8_window *w) {
 }
 
 /* Scratch: quantized block [16][C4][48][4] bytes, then per point 48 scales and 48 inverse
-   scales, then the output partial sums S [4][2][8][48] floats. */
+   scales, the output partial sums S [4][2][8][48] floats, and one vector's transformed values
+   [C4 * 4][16][16] floats. */
 static int64_t wg_q_bytes(const wg_geometry *g) { return 16 * g->C4 * LSEG_I8_WINOGRAD_BLOCK * 4; }
+static int64_t wg_fixed_bytes(const wg_geometry *g) {
+    return wg_q_bytes(g) + 2 * 16 * LSEG_I8_WINOGRAD_BLOCK * 4 + 4 * 2 * 8 * LSEG_I8_WINOGRAD_BLOCK * 4;
+}
 int64_t lseg_i8_winograd_scratch_bytes(const lseg_i8_window *w) {
     const wg_geometry g = wg_geom(w, 1);
-    return wg_q_bytes(&g) + 2 * 16 * LSEG_I8_WINOGRAD_BLOCK * 4 + 4 * 2 * 8 * LSEG_I8_WINOGRAD_BLOCK * 4;
+    return wg_fixed_bytes(&g) + g.kp * 16 * 16 * 4;
 }
 
 /* Packed weights: int8 [K8][16][8][kp] (rows of the products, zero padded), then float us
@@ -301,9 +305,14 @@ VNNI static inline __attribute__((always_inline)) void wg_vector16(const float *
     }
 }
 
-/* Quantizes the block's tiles [t0, t0 + n) into q [16][C4][48][4], scales s and inverses inv [16][48]. */
+/* Quantizes the block's tiles [t0, t0 + n) into q [16][C4][48][4], scales s and inverses inv
+   [16][48]: per vector of 16 tiles, the transformed values go to vb ([C][16][16] floats, kept
+   for the second pass: recomputing them cost more than the L2 round trip) while their maxima
+   are taken, then are quantized 4 channels at a time. round_half_even(v * inv) is taken from
+   the low byte of v * inv + 1.5 * 2^23 (exact for |v * inv| <= 2^22; here <= 127), then + 128
+   as a flip of the top bit. */
 VNNI static void wg_quantize_block(const float *x, const wg_geometry *g, float lo_f, float hi_f, int64_t t0,
-                                   int64_t n, uint8_t *q, float *s, float *inv) {
+                                   int64_t n, uint8_t *q, float *s, float *inv, float *vb) {
     const __m512 lo = _mm512_set1_ps(lo_f), hi = _mm512_set1_ps(hi_f);
     const int64_t plane = g->H * g->W, pstride = g->C4 * LSEG_I8_WINOGRAD_BLOCK * 4;
     for (int64_t vi = 0; vi * 16 < n; vi++) {
@@ -313,34 +322,32 @@ VNNI static void wg_quantize_block(const float *x, const wg_geometry *g, float l
         for (int64_t c = 0; c < g->C; c++) {
             __m512 v[16];
             wg_vector16(x + c * plane, g, &vec, lo, hi, v);
-            for (int p = 0; p < 16; p++) mx[p] = _mm512_max_ps(mx[p], _mm512_abs_ps(v[p]));
+            for (int p = 0; p < 16; p++) { mx[p] = _mm512_max_ps(mx[p], _mm512_abs_ps(v[p])); _mm512_storeu_ps(vb + (c * 16 + p) * 16, v[p]); }
         }
-        __m512 iv[16];
         for (int p = 0; p < 16; p++) {
             _mm512_storeu_ps(s + p * LSEG_I8_WINOGRAD_BLOCK + 16 * vi, _mm512_div_ps(mx[p], _mm512_set1_ps(127.0f)));
-            iv[p] = _mm512_maskz_div_ps(_mm512_cmp_ps_mask(mx[p], _mm512_setzero_ps(), _CMP_GT_OQ), _mm512_set1_ps(127.0f), mx[p]);
-            _mm512_storeu_ps(inv + p * LSEG_I8_WINOGRAD_BLOCK + 16 * vi, iv[p]);
+            __m512 iv = _mm512_maskz_div_ps(_mm512_cmp_ps_mask(mx[p], _mm512_setzero_ps(), _CMP_GT_OQ), _mm512_set1_ps(127.0f), mx[p]);
+            _mm512_storeu_ps(inv + p * LSEG_I8_WINOGRAD_BLOCK + 16 * vi, iv);
         }
-        const __m512i bias = _mm512_set1_epi32(128);
+        const __m512 magic = _mm512_set1_ps(12582912.0f);
+        const __m512i flip = _mm512_set1_epi32((int32_t)0x80808080u);
         for (int64_t cg = 0; cg < g->C4; cg++) {
             __m512i word[16];
-            for (int p = 0; p < 16; p++) word[p] = _mm512_setzero_si512();
             for (int t = 0; t < 4; t++) {
                 const int64_t c = cg * 4 + t;
-                if (c < g->C) {
-                    __m512 v[16];
-                    wg_vector16(x + c * plane, g, &vec, lo, hi, v);
-                    for (int p = 0; p < 16; p++) {
-                        const __m512 f = _mm512_mul_ps(v[p], _mm512_loadu_ps(inv + p * LSEG_I8_WINOGRAD_BLOCK + 16 * vi));
-                        const __m512i qi = _mm512_add_epi32(_mm512_cvtps_epi32(f), bias);
-                        word[p] = _mm512_or_si512(word[p], _mm512_slli_epi32(qi, 8 * t));
-                    }
-                } else {
-                    for (int p = 0; p < 16; p++) word[p] = _mm512_or_si512(word[p], _mm512_slli_epi32(bias, 8 * t));
+                const __mmask64 bm = (__mmask64)(0x1111111111111111ull << t);
+                for (int p = 0; p < 16; p++) {
+                    __m512i bits;
+                    if (c < g->C) {
+                        const __m512 f = _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(vb + (c * 16 + p) * 16), _mm512_loadu_ps(inv + p * LSEG_I8_WINOGRAD_BLOCK + 16 * vi)), magic);
+                        bits = _mm512_castps_si512(f);
+                    } else bits = _mm512_setzero_si512();
+                    if (t == 0) word[p] = bits;
+                    else word[p] = _mm512_mask_mov_epi8(word[p], bm, _mm512_slli_epi32(bits, 8 * t));
                 }
             }
             for (int p = 0; p < 16; p++)
-                _mm512_storeu_si512(q + p * pstride + (cg * LSEG_I8_WINOGRAD_BLOCK + 16 * vi) * 4, word[p]);
+                _mm512_storeu_si512(q + p * pstride + (cg * LSEG_I8_WINOGRAD_BLOCK + 16 * vi) * 4, _mm512_xor_si512(word[p], flip));
         }
     }
 }
@@ -412,13 +419,13 @@ VNNI void lseg_i8_winograd_conv(const float *x, float lo, float hi, const void *
     const int32_t *corr = (const int32_t *)(us + g.K8 * 16 * 8);
     uint8_t *q = (uint8_t *)scratch;
     float *s = (float *)(q + wg_q_bytes(&g)), *inv = s + 16 * LSEG_I8_WINOGRAD_BLOCK;
-    float *S = inv + 16 * LSEG_I8_WINOGRAD_BLOCK;
+    float *S = inv + 16 * LSEG_I8_WINOGRAD_BLOCK, *vb = (float *)((uint8_t *)scratch + wg_fixed_bytes(&g));
     const __m512i lo_idx = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
     const __m512i hi_idx = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
     for (int64_t b = block_begin; b < block_end; b++) {
         const int64_t t0 = b * g.block, n = g.tiles - t0 < g.block ? g.tiles - t0 : g.block;
         const int V = (int)((n + 15) / 16);
-        wg_quantize_block(x, &g, lo, hi, t0, n, q, s, inv);
+        wg_quantize_block(x, &g, lo, hi, t0, n, q, s, inv, vb);
         wg_vector vecs[3];
         for (int v = 0; v < V; v++) vecs[v] = wg_locate(&g, t0 + 16 * v, n - 16 * v);
         for (int64_t ob = 0; ob < g.K8; ob++) {
