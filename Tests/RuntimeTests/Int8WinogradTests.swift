@@ -44,6 +44,16 @@ final class Int8WinogradTests: XCTestCase {
         return store
     }
 
+    /// Bit-for-bit equality, reported as the mismatch count and the first one (not two arrays).
+    private func assertSameBits(_ a: [Float], _ b: [Float], _ message: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(a.count, b.count, message, file: file, line: line)
+        let bad = zip(a, b).enumerated().filter { $0.element.0.bitPattern != $0.element.1.bitPattern }
+        if let first = bad.first {
+            XCTFail("\(message): \(bad.count) of \(a.count) differ, first at \(first.offset): \(first.element.0) vs \(first.element.1)",
+                    file: file, line: line)
+        }
+    }
+
     /// Runs blocks [0, blocks) through the kernel (vector = true, one scratch) or the reference.
     private func run(_ l: Layer, lo: Float, hi: Float, act: Activation, vector: Bool) -> [Float] {
         var win = l.window
@@ -97,17 +107,18 @@ final class Int8WinogradTests: XCTestCase {
                 let ref = run(l, lo: lo, hi: hi, act: act, vector: false)
                 XCTAssertFalse(ref.contains { $0.isNaN }, "case \(i): every output written")
                 let vec = run(l, lo: lo, hi: hi, act: act, vector: true)
-                XCTAssertEqual(vec.map(\.bitPattern), ref.map(\.bitPattern), "case \(i) (\(c) -> \(k), \(h) x \(w)) lo \(lo)")
+                assertSameBits(vec, ref, "case \(i) (\(c) -> \(k), \(h) x \(w)) lo \(lo)")
             }
         }
     }
 
     /// Relative RMS error against the float convolution of the clamped input with the dequantized
     /// weights: bounded, and within a few times the direct int8 path's (measured on these
-    /// layers: about 1.0e-2 vs 2.0e-3 on uniform noise, 4.9e-3 vs 1.3e-3 on smooth maps).
+    /// layers: 8.0e-3 vs 1.3e-3 on uniform noise, 8.0e-3 vs 2.1e-3 on smooth maps; a wrong sign or
+    /// point in a transform gives errors near 1).
     func testErrorAgainstFloatConvolution() throws {
         var rng = SeededRandom(seed: 72)
-        for (smooth, bound) in [(false, Float(0.02)), (true, Float(0.01))] {
+        for (smooth, bound) in [(false, Float(0.012)), (true, Float(0.012))] {
             let l = layer(c: 32, k: 8, h: 10, w: 20, bias: true, residual: false, smooth: smooth, &rng)
             let lo: Float = 0, hi: Float = 1.6
             let y = run(l, lo: lo, hi: hi, act: .none, vector: false)
@@ -128,7 +139,6 @@ final class Int8WinogradTests: XCTestCase {
                 return Float((e / n).squareRoot())
             }
             let wino = rel(y), base = rel(direct)
-            print("ERRS smooth \(smooth) wino \(wino) direct \(base)")
             XCTAssertLessThan(wino, bound, "smooth \(smooth): Winograd error")
             XCTAssertLessThan(wino, 8 * base, "smooth \(smooth): Winograd error \(wino) vs direct \(base)")
             XCTAssertGreaterThan(base, 0, "smooth \(smooth)")
@@ -136,26 +146,27 @@ final class Int8WinogradTests: XCTestCase {
     }
 
     /// QConv takes the Winograd path only where it pays (VNNI, 3x3 stride 1 padding 1, >= 64
-    /// channels each way, >= 24 wide), and through Int8Kernels.conv (threads, prepared weights,
+    /// input and >= 128 output channels, >= 24 wide), and through Int8Kernels.conv (threads, prepared weights,
     /// batch 2) gives the reference's floats.
     func testQConvTakesWinogradWhereItPays() throws {
         let vnniPath = Int32(LSEG_I8_AVX512_VNNI)
         func takesWinograd(_ x: [Int], _ w: [Int], _ attrs: ConvAttrs = ConvAttrs(pads: [1, 1, 1, 1]), allowed: Bool = true) throws -> Bool {
             Int8Kernels.ConvLayout(path: vnniPath, try Convolution.convGeometry(x, w, attrs), winograd: allowed).winograd
         }
-        XCTAssertEqual(try takesWinograd([1, 64, 10, 24], [64, 64, 3, 3]), vnni)
-        XCTAssertFalse(try takesWinograd([1, 64, 10, 24], [64, 64, 3, 3], allowed: false))
-        XCTAssertFalse(try takesWinograd([1, 32, 10, 24], [64, 32, 3, 3]), "too few input channels")
-        XCTAssertFalse(try takesWinograd([1, 64, 10, 16], [64, 64, 3, 3]), "too narrow")
-        XCTAssertFalse(try takesWinograd([1, 64, 10, 24], [64, 64, 3, 3], ConvAttrs(strides: [2, 2], pads: [1, 1, 1, 1])), "strided")
-        XCTAssertFalse(try takesWinograd([1, 64, 10, 24], [64, 64, 3, 3], ConvAttrs(pads: [0, 0, 0, 0])), "unpadded")
-        XCTAssertFalse(try takesWinograd([1, 64, 10, 24], [64, 32, 3, 3], ConvAttrs(pads: [1, 1, 1, 1], group: 2)), "grouped")
-        XCTAssertFalse(Int8Kernels.ConvLayout(path: Int32(LSEG_I8_AVX2), try Convolution.convGeometry([1, 64, 10, 24], [64, 64, 3, 3],
+        XCTAssertEqual(try takesWinograd([1, 64, 10, 24], [128, 64, 3, 3]), vnni)
+        XCTAssertFalse(try takesWinograd([1, 64, 10, 24], [128, 64, 3, 3], allowed: false))
+        XCTAssertFalse(try takesWinograd([1, 32, 10, 24], [128, 32, 3, 3]), "too few input channels")
+        XCTAssertFalse(try takesWinograd([1, 64, 10, 24], [64, 64, 3, 3]), "too few output channels")
+        XCTAssertFalse(try takesWinograd([1, 64, 10, 16], [128, 64, 3, 3]), "too narrow")
+        XCTAssertFalse(try takesWinograd([1, 64, 10, 24], [128, 64, 3, 3], ConvAttrs(strides: [2, 2], pads: [1, 1, 1, 1])), "strided")
+        XCTAssertFalse(try takesWinograd([1, 64, 10, 24], [128, 64, 3, 3], ConvAttrs(pads: [0, 0, 0, 0])), "unpadded")
+        XCTAssertFalse(try takesWinograd([1, 64, 10, 24], [128, 32, 3, 3], ConvAttrs(pads: [1, 1, 1, 1], group: 2)), "grouped")
+        XCTAssertFalse(Int8Kernels.ConvLayout(path: Int32(LSEG_I8_AVX2), try Convolution.convGeometry([1, 64, 10, 24], [128, 64, 3, 3],
                                                                                                      ConvAttrs(pads: [1, 1, 1, 1]))).winograd)
         try XCTSkipUnless(vnni, "no AVX-512 VNNI on this CPU")
 
         var rng = SeededRandom(seed: 73)
-        let (c, k, h, w) = (64, 72, 9, 50)
+        let (c, k, h, w) = (64, 136, 9, 50)
         let g = try Convolution.convGeometry([2, c, h, w], [k, c, 3, 3], ConvAttrs(pads: [1, 1, 1, 1]))
         let items = [layer(c: c, k: k, h: h, w: w, bias: true, residual: true, &rng),
                      layer(c: c, k: k, h: h, w: w, bias: true, residual: true, &rng)]
@@ -179,7 +190,7 @@ final class Int8WinogradTests: XCTestCase {
                                          bias: bp.baseAddress, input: q, activation: .relu, residual: rp.baseAddress, y: &y, ctx)
                 }
             }
-            XCTAssertEqual(y.map(\.bitPattern), expected.map(\.bitPattern), "threads \(threads)")
+            assertSameBits(y, expected, "threads \(threads)")
         }
         XCTAssertGreaterThan(prepared.byteCount, 0)
     }

@@ -114,13 +114,15 @@ enum Int8Kernels {
     static let winogradEnabled: Bool = getenv("LSEG_INT8_WINOGRAD").map { String(cString: $0) } != "0"
 
     /// int8 Winograd F(2x2, 3x3) (int8_winograd.c) for a 3x3, stride 1, padding 1 conv on AVX-512
-    /// VNNI with at least 64 input and output channels and outputs at least 24 wide. One core,
-    /// Zen 4, against the direct kernel (input quantization included), C -> K at H x W:
-    /// 256 -> 256 at 96 x 96 1.65x faster, 96 -> 256 at 96 x 96 1.42x, 256 -> 256 at 48 x 48 1.06x,
-    /// at 24 x 24 1.33x; 64 -> 64 at 20 x 22 0.81x (the transforms outweigh the products).
+    /// VNNI with at least 64 input and 128 output channels and outputs at least 24 wide. One Zen 4
+    /// core, against the direct kernel (its input quantization included), C -> K at H x W:
+    /// 256 -> 256 at 96 x 96 1.6x faster, at 48 x 48 1.7x, at 24 x 24 1.25x (12-tile rows fill 12
+    /// of 16 lanes), at 12 x 12 0.92x; 192 -> 256 at 48 x 48 1.65x; 96 -> 256 at 96 x 96 1.26x;
+    /// 64 -> 64 at 40 x 40 0.98x (the input transforms, per input channel, weigh 4x more against
+    /// 64 output channels' products than against 256).
     static func winogradPays(path: Int32, _ g: Convolution.Geometry, _ window: inout lseg_i8_window) -> Bool {
         path == Int32(LSEG_I8_AVX512_VNNI) && g.group == 1 && g.kernel.count == 2 && lseg_i8_winograd_supported(&window) != 0
-            && g.inChannels >= 64 && g.outChannels >= 64 && g.outSpatial[1] >= 24
+            && g.inChannels >= 64 && g.outChannels >= 128 && g.outSpatial[1] >= 24
     }
 
     /// The 2-D (or 1-D as height 1) window of a convolution, in the C kernels' terms.
