@@ -57,6 +57,8 @@ enum Int8Kernels {
     /// patches gathered as float rows [positions, C * kh * kw] (`input`), one QLinear product into
     /// [positions, Cout] (`cols`), transposed into y; QLinear's workspace follows at
     /// `bytes - linear`.
+    /// Winograd path (`winogradPays`): the transformed weights (`weightBytes`), then one scratch
+    /// slot per thread (`slots` of `slot` bytes from `input`).
     struct ConvLayout {
         var direct = false, patches = false, winograd = false
         /// Winograd: thread scratch slots of `slot` bytes from `input` (the workspace holds `slots`).
