@@ -353,6 +353,9 @@ VNNI static void wg_quantize_block(const float *x, const wg_geometry *g, float l
 }
 
 /* Products of 8 output channels (block ob) over the block's 16 points and the output transform. */
+/* Dequantized product m of row r, vector v (point p's tile scales sv, the row's weight scale ws
+   and correction cr). */
+#define WG_M(r, v) _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc[r][v], cr)), ws), sv[v])
 #define WG_PRODUCTS(NAME, V)                                                                                 \
 VNNI static void NAME(const wg_geometry *g, const int8_t *U, const float *us, const int32_t *corr, int64_t ob,  \
                       const uint8_t *q, const float *s, float *S) {                                            \
@@ -363,19 +366,49 @@ VNNI static void NAME(const wg_geometry *g, const int8_t *U, const float *us, co
         const int i = p / 4, j = p % 4;                                                                      \
         float *S0 = S + (i * 2 + 0) * 8 * LSEG_I8_WINOGRAD_BLOCK, *S1 = S + (i * 2 + 1) * 8 * LSEG_I8_WINOGRAD_BLOCK; \
         const int64_t at = (ob * 16 + p) * 8;                                                                \
-        for (int r = 0; r < 8; r++) {                                                                        \
-            const __m512i cr = _mm512_set1_epi32(corr[at + r]);                                              \
-            const __m512 ws = _mm512_set1_ps(us[at + r]);                                                    \
-            for (int v = 0; v < V; v++) {                                                                    \
-                const __m512 sv = _mm512_loadu_ps(s + p * LSEG_I8_WINOGRAD_BLOCK + 16 * v);                  \
-                const __m512 m = _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(acc[r][v], cr)), ws), sv); \
-                float *a0 = S0 + r * LSEG_I8_WINOGRAD_BLOCK + 16 * v, *a1 = S1 + r * LSEG_I8_WINOGRAD_BLOCK + 16 * v; \
-                if (j == 0) _mm512_storeu_ps(a0, m);                                                         \
-                else if (j == 1) { _mm512_storeu_ps(a0, _mm512_add_ps(_mm512_loadu_ps(a0), m)); _mm512_storeu_ps(a1, m); } \
-                else if (j == 2) {                                                                           \
+        __m512 sv[3];                                                                                        \
+        for (int v = 0; v < V; v++) sv[v] = _mm512_loadu_ps(s + p * LSEG_I8_WINOGRAD_BLOCK + 16 * v);         \
+        /* One loop per point column: S[i][0] = m0 + m1 + m2, S[i][1] = m1 - m2 - m3, in that order. */    \
+        switch (j) {                                                                                         \
+        case 0:                                                                                              \
+            for (int r = 0; r < 8; r++) {                                                                    \
+                const __m512i cr = _mm512_set1_epi32(corr[at + r]);                                          \
+                const __m512 ws = _mm512_set1_ps(us[at + r]);                                                \
+                for (int v = 0; v < V; v++) _mm512_storeu_ps(S0 + r * LSEG_I8_WINOGRAD_BLOCK + 16 * v, WG_M(r, v)); \
+            }                                                                                                \
+            break;                                                                                           \
+        case 1:                                                                                              \
+            for (int r = 0; r < 8; r++) {                                                                    \
+                const __m512i cr = _mm512_set1_epi32(corr[at + r]);                                          \
+                const __m512 ws = _mm512_set1_ps(us[at + r]);                                                \
+                for (int v = 0; v < V; v++) {                                                                \
+                    float *a0 = S0 + r * LSEG_I8_WINOGRAD_BLOCK + 16 * v, *a1 = S1 + r * LSEG_I8_WINOGRAD_BLOCK + 16 * v; \
+                    const __m512 m = WG_M(r, v);                                                             \
+                    _mm512_storeu_ps(a0, _mm512_add_ps(_mm512_loadu_ps(a0), m));                             \
+                    _mm512_storeu_ps(a1, m);                                                                 \
+                }                                                                                            \
+            }                                                                                                \
+            break;                                                                                           \
+        case 2:                                                                                              \
+            for (int r = 0; r < 8; r++) {                                                                    \
+                const __m512i cr = _mm512_set1_epi32(corr[at + r]);                                          \
+                const __m512 ws = _mm512_set1_ps(us[at + r]);                                                \
+                for (int v = 0; v < V; v++) {                                                                \
+                    float *a0 = S0 + r * LSEG_I8_WINOGRAD_BLOCK + 16 * v, *a1 = S1 + r * LSEG_I8_WINOGRAD_BLOCK + 16 * v; \
+                    const __m512 m = WG_M(r, v);                                                             \
                     _mm512_storeu_ps(a0, _mm512_add_ps(_mm512_loadu_ps(a0), m));                             \
                     _mm512_storeu_ps(a1, _mm512_sub_ps(_mm512_loadu_ps(a1), m));                             \
-                } else _mm512_storeu_ps(a1, _mm512_sub_ps(_mm512_loadu_ps(a1), m));                          \
+                }                                                                                            \
+            }                                                                                                \
+            break;                                                                                           \
+        default:                                                                                             \
+            for (int r = 0; r < 8; r++) {                                                                    \
+                const __m512i cr = _mm512_set1_epi32(corr[at + r]);                                          \
+                const __m512 ws = _mm512_set1_ps(us[at + r]);                                                \
+                for (int v = 0; v < V; v++) {                                                                \
+                    float *a1 = S1 + r * LSEG_I8_WINOGRAD_BLOCK + 16 * v;                                    \
+                    _mm512_storeu_ps(a1, _mm512_sub_ps(_mm512_loadu_ps(a1), WG_M(r, v)));                    \
+                }                                                                                            \
             }                                                                                                \
         }                                                                                                    \
     }                                                                                                        \
@@ -383,6 +416,8 @@ VNNI static void NAME(const wg_geometry *g, const int8_t *U, const float *us, co
 WG_PRODUCTS(wg_products_1, 1)
 WG_PRODUCTS(wg_products_2, 2)
 WG_PRODUCTS(wg_products_3, 3)
+#undef WG_PRODUCTS
+#undef WG_M
 
 /* Bias, residual, activation and the store of columns [col + first, col + last) of one output
    row (first <= last <= 32, col may be negative: the lanes before column 0 are masked off) from
