@@ -65,16 +65,8 @@ VNNI static inline void store_row(__m512i v0, __m512i v1, int64_t i, int64_t j0,
         f0 = _mm512_add_ps(f0, _mm512_maskz_loadu_ps(m0, r));
         f1 = _mm512_add_ps(f1, _mm512_maskz_loadu_ps(m1, r + 16));
     }
-    /* ReLU and LeakyReLU here (store_applies_act); the other activations run over the tile after.
-       max(f, 0) gives +0 for -0 and NaN, as the scalar f > 0 ? f : 0 does. */
-    if (ep->act == LSEG_ACT_RELU) {
-        f0 = _mm512_max_ps(f0, _mm512_setzero_ps());
-        f1 = _mm512_max_ps(f1, _mm512_setzero_ps());
-    } else if (ep->act == LSEG_ACT_LEAKYRELU) {
-        const __m512 a = _mm512_set1_ps(ep->alpha), z = _mm512_setzero_ps();
-        f0 = _mm512_mask_mul_ps(f0, _mm512_cmp_ps_mask(f0, z, _CMP_LT_OQ), f0, a);
-        f1 = _mm512_mask_mul_ps(f1, _mm512_cmp_ps_mask(f1, z, _CMP_LT_OQ), f1, a);
-    }
+    /* ReLU and LeakyReLU here (store_applies_act); the other activations run over the tile after. */
+    vnni_inline_act(ep->act, ep->alpha, &f0, &f1);
     _mm512_mask_storeu_ps(y, m0, f0);
     _mm512_mask_storeu_ps(y + 16, m1, f1);
 }

@@ -1,9 +1,11 @@
-/* The 8-row VNNI accumulation shared by the packed GEMM tile, QLinear and the int8 Winograd
-   products (int8_vnni.c, int8_winograd.c). x86-64 only; include after <immintrin.h>. */
+/* VNNI pieces shared by int8_vnni.c and int8_winograd.c: the 8-row accumulation (packed GEMM
+   tile, QLinear, Winograd products) and the inline output activations. x86-64 only; include after
+   <immintrin.h>. */
 #ifndef LSEG_INT8_VNNI_ACCUMULATE_H
 #define LSEG_INT8_VNNI_ACCUMULATE_H
 #include <stdint.h>
 #include <string.h>
+#include "kernels_heavy.h"
 
 #define VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 
@@ -58,4 +60,17 @@ VNNI static inline __attribute__((always_inline)) void accumulate_8xv(const int8
     for (int r = 0; r < 8; r++) for (int v = 0; v < 3; v++) out[r][v] = acc[r][v];
 }
 #undef ACCUMULATE_GROUP
+/* ReLU and LeakyReLU on two output vectors, as the scalar epilogue: max(f, 0) gives +0 for -0 and
+   NaN (f > 0 ? f : 0); LeakyReLU multiplies where f < 0. Other activations are left to
+   lseg_bias_activation. */
+VNNI static inline void vnni_inline_act(int act, float alpha, __m512 *f0, __m512 *f1) {
+    if (act == LSEG_ACT_RELU) {
+        *f0 = _mm512_max_ps(*f0, _mm512_setzero_ps());
+        *f1 = _mm512_max_ps(*f1, _mm512_setzero_ps());
+    } else if (act == LSEG_ACT_LEAKYRELU) {
+        const __m512 a = _mm512_set1_ps(alpha), z = _mm512_setzero_ps();
+        *f0 = _mm512_mask_mul_ps(*f0, _mm512_cmp_ps_mask(*f0, z, _CMP_LT_OQ), *f0, a);
+        *f1 = _mm512_mask_mul_ps(*f1, _mm512_cmp_ps_mask(*f1, z, _CMP_LT_OQ), *f1, a);
+    }
+}
 #endif

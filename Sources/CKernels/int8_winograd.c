@@ -378,17 +378,6 @@ VNNI static void NAME(const wg_geometry *g, const int8_t *U, const float *us, co
             }                                                                                                \
             break;                                                                                           \
         case 1:                                                                                              \
-            for (int r = 0; r < 8; r++) {                                                                    \
-                const __m512i cr = _mm512_set1_epi32(corr[at + r]);                                          \
-                const __m512 ws = _mm512_set1_ps(us[at + r]);                                                \
-                for (int v = 0; v < V; v++) {                                                                \
-                    float *a0 = S0 + r * LSEG_I8_WINOGRAD_BLOCK + 16 * v, *a1 = S1 + r * LSEG_I8_WINOGRAD_BLOCK + 16 * v; \
-                    const __m512 m = WG_M(r, v);                                                             \
-                    _mm512_storeu_ps(a0, _mm512_add_ps(_mm512_loadu_ps(a0), m));                             \
-                    _mm512_storeu_ps(a1, m);                                                                 \
-                }                                                                                            \
-            }                                                                                                \
-            break;                                                                                           \
         case 2:                                                                                              \
             for (int r = 0; r < 8; r++) {                                                                    \
                 const __m512i cr = _mm512_set1_epi32(corr[at + r]);                                          \
@@ -397,7 +386,7 @@ VNNI static void NAME(const wg_geometry *g, const int8_t *U, const float *us, co
                     float *a0 = S0 + r * LSEG_I8_WINOGRAD_BLOCK + 16 * v, *a1 = S1 + r * LSEG_I8_WINOGRAD_BLOCK + 16 * v; \
                     const __m512 m = WG_M(r, v);                                                             \
                     _mm512_storeu_ps(a0, _mm512_add_ps(_mm512_loadu_ps(a0), m));                             \
-                    _mm512_storeu_ps(a1, _mm512_sub_ps(_mm512_loadu_ps(a1), m));                             \
+                    _mm512_storeu_ps(a1, j == 1 ? m : _mm512_sub_ps(_mm512_loadu_ps(a1), m));                \
                 }                                                                                            \
             }                                                                                                \
             break;                                                                                           \
@@ -432,14 +421,7 @@ VNNI static inline void wg_store(float *y, const float *res, __m512 lo16, __m512
         f0 = _mm512_add_ps(f0, _mm512_maskz_loadu_ps(m0, res + col));
         f1 = _mm512_add_ps(f1, _mm512_maskz_loadu_ps(m1, res + col + 16));
     }
-    if (ep->act == LSEG_ACT_RELU) {
-        f0 = _mm512_max_ps(f0, _mm512_setzero_ps());
-        f1 = _mm512_max_ps(f1, _mm512_setzero_ps());
-    } else if (ep->act == LSEG_ACT_LEAKYRELU) {
-        const __m512 a = _mm512_set1_ps(ep->alpha), z = _mm512_setzero_ps();
-        f0 = _mm512_mask_mul_ps(f0, _mm512_cmp_ps_mask(f0, z, _CMP_LT_OQ), f0, a);
-        f1 = _mm512_mask_mul_ps(f1, _mm512_cmp_ps_mask(f1, z, _CMP_LT_OQ), f1, a);
-    }
+    vnni_inline_act(ep->act, ep->alpha, &f0, &f1);
     _mm512_mask_storeu_ps(y + col, m0, f0);
     _mm512_mask_storeu_ps(y + col + 16, m1, f1);
     if (!wg_inline_act(ep)) lseg_bias_activation(y + col + first, 1, last - first, 1, NULL, NULL, ep->act, ep->alpha);
