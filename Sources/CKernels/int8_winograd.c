@@ -2,11 +2,11 @@
    reference below defines them; the AVX-512 VNNI kernel computes the same floats and int32 sums
    in the same order (tests compare them bit for bit).
 
-   Per block (up to 48 tiles of one row of tiles, 16 tiles a vector): the input tiles are
-   transformed twice, once for the per-point maxima over channels and once to quantize them
-   (recomputing the additions is cheaper than keeping 16 x C x 48 floats); the quantized block
-   [16 points][C/4][48 tiles][4] is then the vector side of 16 products per 8 output channels,
-   8 x 48 tiles each, whose dequantized sums are folded into the output transform as they come. */
+   Per block (48 consecutive tiles, 16 a vector; see wg_geom): each vector's input tiles are
+   transformed once into scratch while the per-point maxima over channels are taken, then
+   quantized; the quantized block [16 points][C/4][48 tiles][4] is the vector side of 16 products
+   per 8 output channels, 8 x 48 tiles each, whose dequantized sums are folded into the output
+   transform as they come. */
 #include "kernels_int8.h"
 #include "kernels_heavy.h"
 #include <math.h>
