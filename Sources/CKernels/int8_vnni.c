@@ -73,9 +73,7 @@ VNNI static inline void store_row(__m512i v0, __m512i v1, int64_t i, int64_t j0,
 
 /* Whether store_row applies the epilogue's activation itself (else the caller runs
    lseg_bias_activation over the stored tile). */
-static inline int store_applies_act(const lseg_i8_epilogue *ep) {
-    return ep->act == LSEG_ACT_NONE || ep->act == LSEG_ACT_RELU || ep->act == LSEG_ACT_LEAKYRELU;
-}
+static inline int store_applies_act(const lseg_i8_epilogue *ep) { return lseg_i8_act_in_store(ep->act); }
 
 
 VNNI static inline void accumulate_8x32(const int8_t *a, const uint8_t *b, int64_t kp, __m512i acc[8][2]) {

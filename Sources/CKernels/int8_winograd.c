@@ -7,7 +7,7 @@
    quantized; the quantized block [16 points][C/4][48 tiles][4] is the vector side of 16 products
    per 8 output channels, 8 x 48 tiles each, whose dequantized sums are folded into the output
    transform as they come. */
-#include "kernels_int8.h"
+#include "int8_vnni.h"
 #include "kernels_heavy.h"
 #include <math.h>
 #include <stdlib.h>
@@ -136,10 +136,6 @@ static void wg_tile_scalar(const float *xc, const wg_geometry *g, float lo, floa
     }
 }
 
-static inline int wg_inline_act(const lseg_i8_epilogue *ep) {
-    return ep->act == LSEG_ACT_NONE || ep->act == LSEG_ACT_RELU || ep->act == LSEG_ACT_LEAKYRELU;
-}
-
 static inline float wg_act(float v, const lseg_i8_epilogue *ep) {
     if (ep->act == LSEG_ACT_RELU) return v > 0.0f ? v : 0.0f;
     if (ep->act == LSEG_ACT_LEAKYRELU) return v < 0.0f ? v * ep->alpha : v;
@@ -199,7 +195,7 @@ void lseg_i8_winograd_reference(const float *x, float lo, float hi, const void *
                         ep->y[at] = wg_act(y, ep);
                         /* The other activations through the shared function (elementwise, the same
                            floats however the kernel groups its calls). */
-                        if (!wg_inline_act(ep)) lseg_bias_activation(ep->y + at, 1, 1, 1, NULL, NULL, ep->act, ep->alpha);
+                        if (!lseg_i8_act_in_store(ep->act)) lseg_bias_activation(ep->y + at, 1, 1, 1, NULL, NULL, ep->act, ep->alpha);
                     }
                 }
             }
@@ -424,7 +420,7 @@ VNNI static inline void wg_store(float *y, const float *res, __m512 lo16, __m512
     vnni_inline_act(ep->act, ep->alpha, &f0, &f1);
     _mm512_mask_storeu_ps(y + col, m0, f0);
     _mm512_mask_storeu_ps(y + col + 16, m1, f1);
-    if (!wg_inline_act(ep)) lseg_bias_activation(y + col + first, 1, last - first, 1, NULL, NULL, ep->act, ep->alpha);
+    if (!lseg_i8_act_in_store(ep->act)) lseg_bias_activation(y + col + first, 1, last - first, 1, NULL, NULL, ep->act, ep->alpha);
 }
 
 VNNI void lseg_i8_winograd_conv(const float *x, float lo, float hi, const void *packed, int64_t cout,

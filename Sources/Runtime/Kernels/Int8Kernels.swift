@@ -61,7 +61,6 @@ enum Int8Kernels {
     /// slot per thread (`slots` of `slot` bytes from `input`).
     struct ConvLayout {
         var direct = false, patches = false, winograd = false
-        /// Winograd: thread scratch slots of `slot` bytes from `input` (the workspace holds `slots`).
         var slot = 0, slots = 0
         var rowsPerGroup = 0, sums = 0, scales = 0, input = 0, cols = 0, bytes = 0, chunk = 0, linear = 0
         /// Bytes of the packed weights plus their row sums (the prepared layout).
@@ -73,8 +72,7 @@ enum Int8Kernels {
             window = Int8Kernels.window(g)
             if allowed && Int8Kernels.winogradPays(path: path, g, &window) {
                 winograd = true
-                sums = align(Int(lseg_i8_winograd_weights_bytes(Int64(g.outChannels), &window)))
-                scales = sums
+                scales = align(Int(lseg_i8_winograd_weights_bytes(Int64(g.outChannels), &window)))
                 input = scales
                 slot = align(Int(lseg_i8_winograd_scratch_bytes(&window)))
                 slots = Swift.max(1, Swift.min(WinogradKernels.maxSlices, Int(lseg_i8_winograd_blocks(&window))))
@@ -328,8 +326,6 @@ enum Int8Kernels {
         if p == 0 || cout == 0 || g.batch == 0 { return }
         let layout = ConvLayout(path: path, g)
         let ws = try workspace(ctx, layout.bytes, "QConv")
-        let scales = (ws + layout.scales).assumingMemoryBound(to: Float.self)
-        for j in 0..<cout { scales[j] = input.scale * weightScales[j] }
         let (code, alpha) = activation.kernelCode
         var window = layout.window
         let shape = "c\(cg)/o\(cout)/g\(g.group)/k\(g.kernel)"
@@ -390,6 +386,11 @@ enum Int8Kernels {
             }
             return
         }
+
+        // The direct and packed paths' combined scales (the patches path's QLinear and the Winograd
+        // filters carry their own).
+        let scales = (ws + layout.scales).assumingMemoryBound(to: Float.self)
+        for j in 0..<cout { scales[j] = input.scale * weightScales[j] }
 
         if layout.direct {
             let sumsOffset = layout.sums
